@@ -1,0 +1,1 @@
+"""ComfyUI glue: V3 node classes. Imported only inside ComfyUI."""

@@ -1,0 +1,32 @@
+"""Registration with ComfyUI (V3 extension)."""
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+from typing_extensions import override
+
+from .control import Control
+from .inputs import ReferencePlan, ReferenceSettings
+from .model import ICLoRAGuide, ICLoRALoader, ReferenceImage, Schedule, VideoInit
+from .save import SaveMP4
+
+NODES: list[type[io.ComfyNode]] = [
+    ReferenceSettings,
+    ReferencePlan,
+    Control,
+    ICLoRALoader,
+    ICLoRAGuide,
+    ReferenceImage,
+    VideoInit,
+    Schedule,
+    SaveMP4,
+]
+
+
+class RV2VExtension(ComfyExtension):
+    @override
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return NODES
+
+
+async def comfy_entrypoint() -> RV2VExtension:
+    return RV2VExtension()

@@ -1,0 +1,196 @@
+"""Settings and Reference planning nodes."""
+from __future__ import annotations
+
+import random
+
+from comfy_api.latest import io, ui
+
+from ..pure import media, params, planning, sources
+from .common import CATEGORY, Progress, Settings, list_input_files, resolve_media
+
+AVAILABLE_CONTROL_TYPES = ("canny",)  # depth, pose and composite: not in this version yet
+
+
+def _widget(p: params.Param):
+    """The V3 input for one row of the parameter table."""
+    tip = p.description
+    if p.kind == "text":
+        return io.String.Input(p.name, default=p.default or "", multiline=p.multiline, tooltip=tip)
+    if p.kind == "media":
+        options = list_input_files(p.media)
+        if not p.required:
+            options = [""] + options
+        upload = io.UploadType.video if p.media == "video" else io.UploadType.image
+        tip += " Pick or upload a file from ComfyUI's input folder; an http(s) URL also works in API prompts."
+        return io.Combo.Input(p.name, options=options, upload=upload, tooltip=tip,
+                              default="" if not p.required else None)
+    if p.kind == "bool":
+        return io.Boolean.Input(p.name, default=p.default, tooltip=tip)
+    if p.kind == "enum":
+        return io.Combo.Input(p.name, options=list(p.choices), default=p.default, tooltip=tip)
+    if p.kind == "float":
+        lo = p.minimum + (p.step or 0.01) if p.exclusive_minimum else p.minimum
+        return io.Float.Input(p.name, default=p.default, min=lo, max=p.maximum, step=p.step or 0.01,
+                              round=0.0001, tooltip=tip)
+    if p.kind == "int":
+        if p.name == "seed":
+            return io.Int.Input(p.name, default=0, min=0, max=params.SEED_MAX, control_after_generate=True,
+                                tooltip=tip)
+        return io.Int.Input(p.name, default=p.default, min=int(p.minimum), max=int(p.maximum), step=1, tooltip=tip)
+    raise AssertionError(p.kind)
+
+
+def check_request(values: dict) -> params.Settings:
+    """Everything that can be checked without downloading: types, ranges, combinations,
+    control type, local media files (existence and readability)."""
+    settings = params.validate(values)
+    if settings.control_type not in AVAILABLE_CONTROL_TYPES and not settings.use_control_video:
+        raise params.ParamError(
+            "control_type",
+            f"{settings.control_type!r} is not available in this version; use 'canny' or give a precomputed "
+            "control video with skip_control_preprocess",
+        )
+    return settings
+
+
+def probe_field(field: str, path: str, kind: str) -> None:
+    """Decode-check one media file; raises media.MediaError naming the field."""
+    if kind == "video":
+        info = media.probe_video(path, label=field)
+        if info.width <= 0 or info.height <= 0:
+            raise media.MediaError(f"{field}: video has no valid frame size")
+    else:
+        media.load_image(path, label=field)
+
+
+def _local_media(settings: params.Settings):
+    for p in params.PARAMS:
+        if p.kind == "media":
+            value = getattr(settings, p.name)
+            if value and sources.kind_of(value) == "file":
+                yield p, value
+
+
+class ReferenceSettings(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RV2V_Settings",
+            display_name="LTX-2.3 Ref V2V Settings",
+            category=CATEGORY,
+            description="All parameters of the 'LTX 2.3 Quality: Reference Video to Video' preset, validated "
+                        "together before any model work. Feed its outputs to the rest of the graph.",
+            search_aliases=["ltx reference video", "rv2v", "union control", "ic-lora settings"],
+            inputs=[_widget(p) for p in params.PARAMS],
+            outputs=[
+                Settings.Output("settings", tooltip="The validated parameters for the pack's other nodes."),
+                io.String.Output("prompt", tooltip="The prompt, for CLIPTextEncode."),
+                io.String.Output("negative_prompt", tooltip="The negative prompt, for CLIPTextEncode."),
+                io.Int.Output("seed", tooltip="The seed, for RandomNoise."),
+                io.String.Output("report", tooltip="Adjustments made to the request (e.g. frame count)."),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, **kwargs):
+        try:
+            settings = check_request(kwargs)
+            for p, value in _local_media(settings):
+                probe_field(p.name, resolve_media(value, p.name), p.media)
+        except (params.ParamError, sources.SourceError, media.MediaError) as exc:
+            return str(exc)
+        return True
+
+    @classmethod
+    def fingerprint_inputs(cls, **kwargs):
+        # Local files can change under the same name: include their mtimes.
+        import os
+
+        stamp = []
+        for p in params.PARAMS:
+            value = kwargs.get(p.name)
+            if p.kind == "media" and isinstance(value, str) and value and sources.kind_of(value) == "file":
+                try:
+                    stamp.append(os.path.getmtime(resolve_media(value, p.name)))
+                except Exception:  # noqa: BLE001 - validation reports it
+                    stamp.append(None)
+        return tuple(stamp)
+
+    @classmethod
+    def execute(cls, **kwargs) -> io.NodeOutput:
+        settings = check_request(kwargs)
+        for p in params.PARAMS:
+            value = getattr(settings, p.name)
+            if p.kind == "media" and value:
+                path = resolve_media(value, p.name)
+                probe_field(p.name, path, p.media)
+                settings.resolved[p.name] = path
+        if settings.seed is None:
+            settings.seed = random.SystemRandom().randrange(0, 2 ** 53)
+            settings.notes.append(f"seed: none given; using {settings.seed}")
+        report = "\n".join(settings.notes) or "ok"
+        return io.NodeOutput(settings, settings.prompt, settings.negative_prompt, int(settings.seed), report,
+                             ui=ui.PreviewText(report))
+
+
+class ReferencePlan(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RV2V_ReferencePlan",
+            display_name="LTX-2.3 Ref V2V Reference Planning",
+            category=CATEGORY,
+            description="Decodes the reference video, resamples it to frames_per_second, trims or pads it to "
+                        "num_frames and computes the output size for the chosen resolution.",
+            inputs=[
+                Settings.Input("settings", tooltip="From the Settings node."),
+                io.Int.Input("downscale_factor", default=2, min=1, max=8,
+                             tooltip="The IC-LoRA reference downscale factor (from the IC-LoRA loader); output "
+                                     "sides are multiples of 32 x this."),
+                io.Int.Input("working_short_side", default=planning.AUTO_FIRST_SHORT, min=64, max=4096,
+                             advanced=True,
+                             tooltip="Frames are decoded at this shorter side (or larger when the output needs "
+                                     "it); 544 is the official workflow's first resize."),
+            ],
+            outputs=[
+                io.Image.Output("frames", tooltip="Reference frames at the working size, aspect preserved."),
+                io.Int.Output("width", tooltip="Output width."),
+                io.Int.Output("height", tooltip="Output height."),
+                io.Int.Output("length", tooltip="Output frame count (8k+1)."),
+                io.Float.Output("fps", tooltip="Output frame rate."),
+                io.Int.Output("fps_int", tooltip="Output frame rate rounded, for integer inputs."),
+                io.Audio.Output("source_audio",
+                                tooltip="The reference video's audio over the output duration (None if absent)."),
+                io.String.Output("report", tooltip="What was planned."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, settings, downscale_factor=2, working_short_side=planning.AUTO_FIRST_SHORT) -> io.NodeOutput:
+        path = settings.resolved["input_video"]
+        info = media.probe_video(path, label="input_video")
+        width, height = planning.output_size(settings.resolution, info.width, info.height, downscale_factor)
+        scale = max(working_short_side / min(info.width, info.height), width / info.width, height / info.height)
+        wk, hk = max(width, round(info.width * scale)), max(height, round(info.height * scale))
+        fps = float(settings.frames_per_second)
+        n = int(settings.num_frames)
+        progress = Progress(n)
+        frames, rep = media.decode_video(
+            path, fps_out=fps, num_frames=n, mode="time", size=(wk, hk),
+            progress=progress, should_stop=Progress.should_stop, label="input_video",
+        )
+        audio = None
+        if info.has_audio:
+            audio = media.decode_audio(path, start=0.0, duration=n / fps)
+        lines = [
+            f"reference: {info.width}x{info.height} @ {info.fps:.3f} fps, ~{info.frame_count} frames"
+            + (", with audio" if info.has_audio else ", no audio"),
+            f"output: {width}x{height}, {n} frames @ {fps:g} fps ({settings.resolution})",
+        ]
+        if settings.requested_num_frames != n:
+            lines.append(f"num_frames {settings.requested_num_frames} rounded to {n} (8k+1)")
+        if rep.padded:
+            lines.append(f"reference ran out: last frame held for {rep.padded} frames")
+        report = "\n".join(lines)
+        return io.NodeOutput(frames, width, height, n, fps, int(round(fps)), audio, report,
+                             ui=ui.PreviewText(report))

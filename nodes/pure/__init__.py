@@ -1,0 +1,1 @@
+"""Pure logic: no ComfyUI imports allowed here (tests/test_layering.py checks)."""
