@@ -11,7 +11,7 @@ from .common import CATEGORY, Progress, Settings
 def control_from_video(path: str, width: int, height: int, length: int) -> torch.Tensor:
     """A precomputed control video resampled to `length` frames (uniform) at width x height."""
     frames, _rep = media.decode_video(
-        path, num_frames=length, mode="uniform", cover=(width, height),
+        path, num_frames=length, mode="uniform", size=(width, height),
         progress=Progress(length), should_stop=Progress.should_stop, label="control_video_url",
     )
     return frames

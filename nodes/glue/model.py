@@ -150,7 +150,7 @@ class ICLoRAGuide(io.ComfyNode):
         out = []
         for cond in (positive, negative):
             existing = _first_value(cond, "keyframe_idxs")
-            idxs = pos.to(existing.device) if existing is None else torch.cat([existing, pos.to(existing.device)], 2)
+            idxs = pos if existing is None else torch.cat([existing, pos.to(existing.device)], 2)
             entries = list(_first_value(cond, "guide_attention_entries") or []) + [dict(entry)]
             out.append(node_helpers.conditioning_set_values(
                 cond, {"keyframe_idxs": idxs, "guide_attention_entries": entries}))

@@ -216,6 +216,7 @@ NODES = {
 SOCKETS = {
     "RV2V_ReferencePlan": [("settings", "RV2V_SETTINGS")],
     "RV2V_Control": [("settings", "RV2V_SETTINGS"), ("frames", "IMAGE")],
+    "RV2V_Schedule": [("settings", "RV2V_SETTINGS")],
     "LoraLoaderModelOnly": [("model", "MODEL")],
     "RV2V_ICLoRALoader": [("model", "MODEL")],
     "CLIPTextEncode": [("clip", "CLIP")],
@@ -312,6 +313,8 @@ def build_ui() -> dict:
             if name is not None and (nid, name) in in_link:
                 ui_inputs.append({"name": name, "type": WIDGET_TYPES[name], "widget": {"name": name},
                                   "link": in_link[(nid, name)]})
+        missing = set(n.get("inputs", {})) - {e["name"] for e in ui_inputs}
+        assert not missing, f"{k}: links to inputs without a UI slot: {missing}"
         for slot, entry in enumerate(ui_inputs):
             if entry["link"] is not None:
                 links[entry["link"] - 1][4] = slot
