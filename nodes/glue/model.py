@@ -99,8 +99,8 @@ class ICLoRAGuide(io.ComfyNode):
                         "tokens (holes dropped), small-grid RoPE positions, attention strength 1.0.",
             search_aliases=["ic-lora guide", "add guide", "union control guide"],
             inputs=[
-                io.Conditioning.Input("positive"),
-                io.Conditioning.Input("negative"),
+                io.Conditioning.Input("positive", tooltip="Positive conditioning (after LTXVConditioning)."),
+                io.Conditioning.Input("negative", tooltip="Negative conditioning (after LTXVConditioning)."),
                 io.Vae.Input("vae", tooltip="The video VAE."),
                 io.Latent.Input("latent", tooltip="The video latent (before joining audio)."),
                 io.Image.Input("control", tooltip="The control video at the output size."),
