@@ -64,10 +64,17 @@ def probe_field(field: str, path: str, kind: str) -> None:
 
 
 def _local_media(settings: params.Settings):
+    """Media fields that name local files (URLs are fetched when the node runs)."""
     for p in params.PARAMS:
         if p.kind == "media":
             value = getattr(settings, p.name)
-            if value and sources.kind_of(value) == "file":
+            if not value:
+                continue
+            kind = sources.kind_of(value)
+            if kind == "bad-scheme":
+                raise sources.SourceError(p.name, f"URL scheme {value.split('://', 1)[0]!r} is not allowed; use "
+                                                  "http(s), a data: URI, or a file in ComfyUI's input folder")
+            if kind == "file":
                 yield p, value
 
 
