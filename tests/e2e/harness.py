@@ -390,11 +390,12 @@ class ComfyServer:
         extra_args: more ``main.py`` arguments.
         startup_timeout: seconds to wait for readiness.
         check_import_failures: raise if the log reports "IMPORT FAILED" for a whitelisted pack.
+        extra_env: extra environment variables for the ComfyUI process.
     """
 
     def __init__(self, base_dir, env: ComfyEnv | None = None, packs: Sequence[str] = ALL_PACKS,
                  models_dir=None, extra_args: Iterable[str] = (), startup_timeout: float = 240,
-                 check_import_failures: bool = True):
+                 check_import_failures: bool = True, extra_env: dict | None = None):
         self.base_dir = Path(base_dir).resolve()
         self.env = env or comfy_env()
         if self.env is None:
@@ -407,6 +408,7 @@ class ComfyServer:
         self.extra_args = list(extra_args)
         self.startup_timeout = startup_timeout
         self.check_import_failures = check_import_failures
+        self.extra_env = dict(extra_env or {})
         self.port: int | None = None
         self.proc: subprocess.Popen | None = None
         self.log_path = self.base_dir / "server.log"
@@ -499,7 +501,7 @@ class ComfyServer:
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
-                self.command(), cwd=str(self.env.comfyui_path), env=subprocess_env(),
+                self.command(), cwd=str(self.env.comfyui_path), env=subprocess_env(self.extra_env),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
