@@ -75,7 +75,8 @@ def test_api_twin_is_complete_and_well_typed(api, object_info):
 def test_settings_node_exposes_all_parameters_with_contract_defaults(ui, api, object_info):
     settings = next(n for n in ui["nodes"] if n["type"] == "RV2V_Settings")
     layout = W.widget_layout(object_info["RV2V_Settings"])
-    assert [x for x in layout if x] == [p.name for p in P.PARAMS]
+    assert [x for x in layout if x] == [p.name for p in P.WIDGET_ORDER]
+    assert sorted(p.name for p in P.WIDGET_ORDER) == sorted(P.BY_NAME)
     values = dict(zip(layout, settings["widgets_values"]))
     for p in P.PARAMS:
         if p.name in ("prompt", "input_video", "seed"):

@@ -88,7 +88,7 @@ class ReferenceSettings(io.ComfyNode):
             description="All parameters of the 'LTX 2.3 Quality: Reference Video to Video' preset, validated "
                         "together before any model work. Feed its outputs to the rest of the graph.",
             search_aliases=["ltx reference video", "rv2v", "union control", "ic-lora settings"],
-            inputs=[_widget(p) for p in params.PARAMS],
+            inputs=[_widget(p) for p in params.WIDGET_ORDER],
             outputs=[
                 Settings.Output("settings", tooltip="The validated parameters for the pack's other nodes."),
                 io.String.Output("prompt", tooltip="The prompt, for CLIPTextEncode."),

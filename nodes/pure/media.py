@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -38,6 +37,7 @@ import numpy as np
 import torch
 from av.video.reformatter import ColorRange, Colorspace
 
+from .atomic import atomic_path
 from .imageops import cover_crop, resize_frames, scale_short_side
 
 __all__ = [
@@ -973,19 +973,9 @@ def encode_mp4(
     folder = os.path.dirname(dest)
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"output folder does not exist: {folder}")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(dest) + ".", suffix=".part", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(dest) as tmp:
         audio_info = _write_mp4(tmp, frames, rate, wave_rate, crf, preset, int(audio_bitrate),
                                 max(1, int(chunk_size)), progress, should_stop)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
     return EncodeReport(path=dest, width=w + (w % 2), height=h + (h % 2), num_frames=n, fps=rate,
                         crf=crf, padded_to_even=bool(w % 2 or h % 2), has_audio=audio is not None,
                         audio_sample_rate=audio_info[0], audio_samples=audio_info[1],

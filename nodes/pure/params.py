@@ -145,6 +145,9 @@ PARAMS: tuple[Param, ...] = (
 )
 
 BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
+GROUPS = ("Prompt", "Inputs", "Control", "Output", "Generation")
+# Widget order of the Settings node: grouped (prompt, media, control, output, seed), contract order inside.
+WIDGET_ORDER: tuple[Param, ...] = tuple(p for g in GROUPS for p in PARAMS if p.group == g)
 PRESET_FIELDS: tuple[str, ...] = tuple(p.name for p in PARAMS if p.preset)
 
 

@@ -21,10 +21,11 @@ import ipaddress
 import os
 import socket
 import ssl
-import tempfile
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import atomic
 
 DEFAULT_MAX_BYTES = 2 * 1024 ** 3
 DEFAULT_TIMEOUT = 30.0
@@ -125,27 +126,9 @@ def write_data_uri(value: str, cache_dir: str | os.PathLike, field: str,
               "image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}.get(mime, ".bin")
     dest = Path(cache_dir) / _cache_name(hashlib.sha256(data).hexdigest(), suffix)
     if not dest.is_file():
-        _atomic_write_bytes(dest, data)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_bytes(dest, data)
     return dest
-
-
-def _atomic_write_bytes(dest: Path, data: bytes) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, dest)
-    except BaseException:
-        _unlink(tmp)
-        raise
-
-
-def _unlink(path: str | os.PathLike) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def check_address(host: str, port: int, field: str, allow_private: bool) -> str:
@@ -239,26 +222,20 @@ def download(url: str, cache_dir: str | os.PathLike, field: str, policy: FetchPo
 
 def _stream_to(resp, dest: Path, max_bytes: int, field: str, url: str, progress) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=dest.parent)
     total = 0
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            while True:
-                chunk = resp.read(1 << 20)
-                if not chunk:
-                    break
-                total += len(chunk)
-                if total > max_bytes:
-                    raise SourceError(field, f"{url!r} is larger than the {max_bytes} byte limit")
-                fh.write(chunk)
-                if progress is not None:
-                    progress(total)
+    with atomic.atomic_path(dest) as tmp, open(tmp, "wb") as fh:
+        while True:
+            chunk = resp.read(1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > max_bytes:
+                raise SourceError(field, f"{url!r} is larger than the {max_bytes} byte limit")
+            fh.write(chunk)
+            if progress is not None:
+                progress(total)
         if total == 0:
             raise SourceError(field, f"{url!r} returned an empty body")
-        os.replace(tmp, dest)
-    except BaseException:
-        _unlink(tmp)
-        raise
 
 
 def resolve(value: str, field: str, *, input_dir: str, cache_dir: str, policy: FetchPolicy = FetchPolicy(),

@@ -49,7 +49,7 @@ def L(node, slot=0):
 def settings_widgets():
     """(name, value) in the Settings node's widget order, plus the frontend's extra widgets."""
     out = []
-    for p in P.PARAMS:
+    for p in P.WIDGET_ORDER:
         if p.kind == "media":
             value = EXAMPLE_VIDEO if p.required else ""
         elif p.name == "prompt":
