@@ -86,3 +86,18 @@ def test_divisibility_and_entry():
     e = G.attention_entry(16, 16, 28, 2)
     assert e == {"pre_filter_count": 16 * 16 * 28, "strength": 1.0, "pixel_mask": None, "latent_shape": [16, 8, 14]}
     assert [G.keep_frames(n) for n in (1, 8, 9, 16, 17, 121, 124)] == [1, 1, 9, 9, 17, 121, 121]
+
+
+def test_downscale_factor_from_lora_metadata():
+    warnings = []
+    assert G.downscale_factor_from_metadata({"reference_downscale_factor": "2"}, "u.safetensors") == 2
+    assert G.downscale_factor_from_metadata({"reference_downscale_factor": "1.0",
+                                             "reference_temporal_scale_factor": "1"}, "u") == 1
+    assert G.downscale_factor_from_metadata(None, "plain.safetensors", warn=warnings.append) == 1
+    assert warnings and "plain.safetensors" in warnings[0]
+    for meta, frag in (({"reference_downscale_factor": "abc"}, "not a number"),
+                       ({"reference_downscale_factor": "1.5"}, "whole number"),
+                       ({"reference_downscale_factor": "0"}, "whole number"),
+                       ({"reference_temporal_scale_factor": "2"}, "temporal")):
+        with pytest.raises(G.GuideError, match=frag):
+            G.downscale_factor_from_metadata(meta, "x.safetensors")

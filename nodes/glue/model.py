@@ -34,25 +34,6 @@ def _noise_mask(latent) -> torch.Tensor:
     return mask.clone()
 
 
-def read_lora_factors(metadata: dict | None, name: str) -> int:
-    """reference_downscale_factor from LoRA metadata (1 when absent); refuse temporal factors != 1."""
-    metadata = metadata or {}
-    temporal = metadata.get("reference_temporal_scale_factor")
-    if temporal not in (None, "", "1", "1.0", 1):
-        raise ValueError(f"{name}: reference_temporal_scale_factor={temporal} is not supported (only 1)")
-    raw = metadata.get("reference_downscale_factor")
-    if raw in (None, ""):
-        log.warning("%s has no reference_downscale_factor metadata; assuming 1", name)
-        return 1
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: reference_downscale_factor {raw!r} is not a number") from None
-    if value < 1 or not value.is_integer():
-        raise ValueError(f"{name}: reference_downscale_factor {raw!r} must be a whole number >= 1")
-    return int(value)
-
-
 class ICLoRALoader(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -81,7 +62,7 @@ class ICLoRALoader(io.ComfyNode):
     def execute(cls, model, lora_name, strength_model) -> io.NodeOutput:
         path = folder_paths.get_full_path_or_raise("loras", lora_name)
         lora, metadata = comfy.utils.load_torch_file(path, safe_load=True, return_metadata=True)
-        factor = read_lora_factors(metadata, lora_name)
+        factor = guide.downscale_factor_from_metadata(metadata, lora_name, warn=log.warning)
         if strength_model != 0:
             model, _ = comfy.sd.load_lora_for_models(model, None, lora, strength_model, 0)
         return io.NodeOutput(model, factor)

@@ -142,3 +142,26 @@ def attention_entry(frames: int, height: int, width: int, factor: int) -> dict:
 def keep_frames(n: int, time_scale: int = VAE_SCALE[0]) -> int:
     """Largest 8k+1 prefix of n frames."""
     return ((n - 1) // time_scale) * time_scale + 1
+
+
+def downscale_factor_from_metadata(metadata: dict | None, name: str, warn=None) -> int:
+    """``reference_downscale_factor`` from IC-LoRA safetensors metadata (1 when absent).
+
+    A ``reference_temporal_scale_factor`` other than 1 is refused: no guide node handles it.
+    """
+    metadata = metadata or {}
+    temporal = metadata.get("reference_temporal_scale_factor")
+    if temporal not in (None, "", "1", "1.0", 1, 1.0):
+        raise GuideError(f"{name}: reference_temporal_scale_factor={temporal} is not supported (only 1)")
+    raw = metadata.get("reference_downscale_factor")
+    if raw in (None, ""):
+        if warn is not None:
+            warn(f"{name} has no reference_downscale_factor metadata; assuming 1")
+        return 1
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise GuideError(f"{name}: reference_downscale_factor {raw!r} is not a number") from None
+    if value < 1 or not value.is_integer():
+        raise GuideError(f"{name}: reference_downscale_factor {raw!r} must be a whole number >= 1")
+    return int(value)
