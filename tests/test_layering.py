@@ -20,7 +20,7 @@ def test_pure_modules_import_only_allowed_packages():
     import sys
 
     stdlib = set(sys.stdlib_module_names) | {"__future__"}
-    for path in sorted((ROOT / "nodes" / "pure").glob("*.py")):
+    for path in sorted((ROOT / "nodes" / "pure").rglob("*.py")):
         for name, level in _imports(path):
             if level:
                 continue
