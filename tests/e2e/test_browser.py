@@ -33,6 +33,10 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
+def wf_settings_values(wf):
+    return next(n for n in wf["nodes"] if n["type"] == "RV2V_Settings")["widgets_values"]
+
+
 def test_shipped_workflow_loads_with_all_nodes_and_defaults(tmp_path):
     wf = json.loads((ROOT / "workflows" / "ltx23_reference_video_to_video.json").read_text(encoding="utf-8"))
     OUT.mkdir(exist_ok=True)
@@ -55,6 +59,17 @@ def test_shipped_workflow_loads_with_all_nodes_and_defaults(tmp_path):
                             unknown: g._nodes.filter(n => !reg[n.type]).map(n => n.type),
                             settings: s ? s.widgets.map(w => [w.name, w.value]) : null};
                 }""")
+                # The pack's JS adds a "use a URL" button per media field; clicking it sets the value,
+                # and the API prompt the frontend builds carries it.
+                page.once("dialog", lambda d: d.accept("https://example.com/clip.mp4"))
+                prompt = page.evaluate("""async () => {
+                    const s = window.app.graph._nodes.find(n => n.type === 'RV2V_Settings');
+                    const b = s.widgets.find(w => w.name === 'control_video_url: use a URL…');
+                    b.callback(b.value, window.app.canvas, s);
+                    const p = await window.app.graphToPrompt();
+                    return {buttons: s.widgets.filter(w => w.type === 'button').map(w => w.name),
+                            inputs: p.output[String(s.id)].inputs, values: p.workflow.nodes.find(n => n.id === s.id).widgets_values};
+                }""")
                 page.keyboard.press("Escape")
                 time.sleep(0.5)
                 page.screenshot(path=str(OUT / "workflow_loaded.png"))
@@ -70,3 +85,10 @@ def test_shipped_workflow_loads_with_all_nodes_and_defaults(tmp_path):
         assert values[p.name] == expected, (p.name, values[p.name])
     assert values["input_video"] == "reference.mp4" and values["control_after_generate"] == "randomize"
     assert page_errors == [], page_errors
+    assert [b for b in prompt["buttons"] if b.endswith("use a URL…")] == [
+        "input_video: use a URL…", "input_image: use a URL…", "control_video_url: use a URL…"]
+    assert prompt["inputs"]["control_video_url"] == "https://example.com/clip.mp4"
+    assert prompt["inputs"]["input_video"] == "reference.mp4" and "use a URL" not in json.dumps(prompt["inputs"])
+    # the buttons add nothing to the saved widget values (they would shift positional values)
+    assert prompt["values"][: len(wf_settings_values(wf))] == [
+        "https://example.com/clip.mp4" if v == "" and i == 4 else v for i, v in enumerate(wf_settings_values(wf))]

@@ -352,7 +352,7 @@ def build_ui() -> dict:
         "links": links,
         "groups": groups,
         "config": {},
-        "extra": {"ds": {"scale": 0.6, "offset": [0, 0]}, "frontendVersion": "1.45.20"},
+        "extra": {"ds": {"scale": 0.6, "offset": [90, 30]}, "frontendVersion": "1.45.20"},
         "models": [
             {"name": CKPT, "directory": "checkpoints",
              "url": f"https://huggingface.co/Lightricks/LTX-2.3/resolve/main/{CKPT}"},
