@@ -24,6 +24,12 @@ NODES: list[type[io.ComfyNode]] = [
 
 class RV2VExtension(ComfyExtension):
     @override
+    async def on_load(self) -> None:
+        from .routes import register  # the hosted-compatible HTTP API (nodes/glue/routes.py)
+
+        register()
+
+    @override
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         return NODES
 
