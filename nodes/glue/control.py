@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io, ui
 
-from ..pure import canny, imageops, media
+from ..pure import canny, composite, imageops, media, weights
+from . import preprocessors as pre
 from .common import CATEGORY, Progress, Settings
 
 
@@ -32,9 +33,10 @@ class Control(io.ComfyNode):
             display_name="LTX-2.3 Ref V2V Control",
             category=CATEGORY,
             description="Makes the Union Control video: canny edges of the reference (official wiring, "
-                        "controlnet_aux-exact) or, with skip_control_preprocess, the given control video "
-                        "resampled to the output size and frame count.",
-            search_aliases=["canny", "control video", "union control", "preprocess"],
+                        "controlnet_aux-exact), Video Depth Anything depth, DWPose, or an experimental "
+                        "depth+edges+pose composite (per control_type); or, with skip_control_preprocess, "
+                        "the given control video resampled to the output size and frame count.",
+            search_aliases=["canny", "depth", "pose", "dwpose", "control video", "union control", "preprocess"],
             inputs=[
                 Settings.Input("settings", tooltip="From the Settings node (control_type, control video)."),
                 io.Image.Input("frames", tooltip="Reference frames from Reference planning."),
@@ -47,23 +49,67 @@ class Control(io.ComfyNode):
                              tooltip="Canny high threshold (official workflow: 200)."),
                 io.Int.Input("canny_resolution", default=512, min=64, max=4096, advanced=True,
                              tooltip="Shorter side the edges are detected at (official workflow: 512)."),
+                *pre.depth_inputs(advanced=True),
+                *pre.pose_inputs(advanced=True),
+                io.Combo.Input("composite_mode", options=list(composite.MODES), default="all", advanced=True,
+                               tooltip="Experimental composite: which layers (painter's order depth -> edges -> "
+                                       "pose). The Union Control LoRA is not documented as trained on composites."),
+                io.Float.Input("depth_weight", default=0.5, min=0.0, max=1.0, step=0.05, advanced=True,
+                               tooltip="Composite: depth layer brightness (dimmed so white edges stay visible)."),
+                io.Float.Input("edge_weight", default=1.0, min=0.0, max=1.0, step=0.05, advanced=True,
+                               tooltip="Composite: opacity of the white canny edges."),
+                io.Float.Input("pose_weight", default=1.0, min=0.0, max=1.0, step=0.05, advanced=True,
+                               tooltip="Composite: opacity of the pose drawing (on top)."),
+                pre.download_input(advanced=True),
             ],
             outputs=[io.Image.Output("control", tooltip="The control video at the output size.")],
         )
 
     @classmethod
     def execute(cls, settings, frames, width, height, length, canny_low=92, canny_high=200,
-                canny_resolution=512) -> io.NodeOutput:
+                canny_resolution=512, depth_model=weights.DEPTH_DEFAULT, depth_input_size=518,
+                bbox_detector="yolox_l.onnx", pose_estimator=weights.POSE_ESTIMATOR.filename,
+                detect_body=True, detect_hand=True, detect_face=True, composite_mode="all",
+                depth_weight=0.5, edge_weight=1.0, pose_weight=1.0, download_missing=False) -> io.NodeOutput:
+        notes = []
+        ctype = settings.control_type
         if settings.use_control_video:
             control = control_from_video(settings.resolved["control_video_url"], width, height, length)
             what = "given control video"
-        elif settings.control_type == "canny":
+        elif ctype == "canny":
             control = control_canny(frames[:length], width, height, canny_low, canny_high, canny_resolution)
             what = f"canny {canny_low}/{canny_high} @ {canny_resolution}"
+        elif ctype in ("depth", "pose", "composite"):
+            use_depth, use_canny, use_pose = (
+                composite.layers_for_mode(composite_mode) if ctype == "composite"
+                else (ctype == "depth", False, ctype == "pose"))
+            pre.check_files(use_depth, use_pose, depth_model, bbox_detector, pose_estimator,
+                            download_missing)  # every missing file is reported before any model work
+            src = pre.crop_to(frames[:length], width, height)
+            depth = pose = edges = None
+            if use_depth:
+                depth, note = pre.run_depth(src, depth_model, depth_input_size, download_missing,
+                                            out_hw=(height, width))
+                notes.append(note)
+            if use_pose:
+                pose, note = pre.run_pose(src, bbox_detector, pose_estimator, detect_body, detect_hand,
+                                          detect_face, download_missing)
+                notes.append(note)
+            if use_canny:
+                edges = control_canny(frames[:length], width, height, canny_low, canny_high, canny_resolution)
+            if ctype == "composite":
+                control = composite.composite(depth, edges, pose, depth_weight=depth_weight,
+                                              edge_weight=edge_weight, pose_weight=pose_weight,
+                                              progress=Progress(src.shape[0]), should_stop=Progress.should_stop)
+                what = f"composite {composite_mode} (experimental)"
+            else:
+                control = depth if ctype == "depth" else pose
+                what = f"depth ({depth_model})" if ctype == "depth" else "pose (DWPose)"
         else:
-            raise ValueError(f"control_type: {settings.control_type!r} is not available in this version")
+            raise ValueError(f"control_type: {ctype!r} is not available in this version")
         if control.shape[0] < length:
             pad = control[-1:].expand(length - control.shape[0], -1, -1, -1)
             control = torch.cat([control, pad], dim=0)
-        return io.NodeOutput(control[:length], ui=ui.PreviewText(
-            f"{what}: {control.shape[0]} frames {width}x{height}"))
+        text = "\n".join([f"{what}: {min(control.shape[0], length)} frames {width}x{height}"]
+                          + [n for n in notes if n])
+        return io.NodeOutput(control[:length], ui=ui.PreviewText(text))

@@ -6,6 +6,7 @@ from typing_extensions import override
 
 from .control import Control
 from .inputs import ReferencePlan, ReferenceSettings
+from .preprocessors import NODES as PREPROCESSOR_NODES
 from .model import ICLoRAGuide, ICLoRALoader, ReferenceImage, Schedule, VideoInit
 from .save import SaveMP4
 
@@ -19,6 +20,7 @@ NODES: list[type[io.ComfyNode]] = [
     VideoInit,
     Schedule,
     SaveMP4,
+    *PREPROCESSOR_NODES,
 ]
 
 

@@ -8,7 +8,7 @@ from comfy_api.latest import io, ui
 from ..pure import media, params, planning, sources
 from .common import CATEGORY, Progress, Settings, list_input_files, resolve_media
 
-AVAILABLE_CONTROL_TYPES = ("canny",)  # depth, pose and composite: not in this version yet
+AVAILABLE_CONTROL_TYPES = ("canny", "depth", "pose", "composite")  # composite: experimental
 
 
 def _widget(p: params.Param):

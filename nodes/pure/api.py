@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import hmac
 import json
+import time
 import os
 import re
 import tempfile
@@ -411,6 +412,16 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_last_ns = 0
+
+
+def creation_stamp() -> int:
+    """Strictly increasing wall-clock nanoseconds (orders records created within one millisecond)."""
+    global _last_ns
+    _last_ns = max(time.time_ns(), _last_ns + 1)
+    return _last_ns
+
+
 def new_generation_id() -> str:
     return str(uuid.uuid4())
 
@@ -438,6 +449,7 @@ def new_record(gid: str, body: Mapping[str, Any], settings: params.Settings, see
         "num_frames": settings.num_frames,
         "notes": notes,
         "created_at": now,
+        "created_ns": creation_stamp(),
         "updated_at": now,
         "started_at": None,
         "finished_at": None,
@@ -572,7 +584,7 @@ class RecordStore:
             record = self.load(path.stem)
             if record is not None:
                 out.append(record)
-        out.sort(key=lambda r: (str(r.get("created_at") or ""), r["generation_id"]))
+        out.sort(key=lambda r: (str(r.get("created_at") or ""), int(r.get("created_ns") or 0), r["generation_id"]))
         return out
 
     def recover(self, known_active: Iterable[str] = ()) -> list[dict[str, Any]]:

@@ -30,7 +30,8 @@ SNAPSHOT = harness.REPO_ROOT / "tests" / "data" / "rv2v_object_info.json"
 DUMP_TOOL = harness.REPO_ROOT / "tests" / "tools" / "dump_object_info.py"
 CATEGORY = "LTX-2.3 Reference V2V"
 PACK_NODES = ("RV2V_Settings", "RV2V_ReferencePlan", "RV2V_Control", "RV2V_ICLoRALoader", "RV2V_ICLoRAGuide",
-              "RV2V_ReferenceImage", "RV2V_VideoInit", "RV2V_Schedule", "RV2V_SaveMP4")
+              "RV2V_ReferenceImage", "RV2V_VideoInit", "RV2V_Schedule", "RV2V_SaveMP4",
+              "RV2V_CannyPreprocessor", "RV2V_DepthPreprocessor", "RV2V_PosePreprocessor")
 
 CLIP = "rv2v_contract_control.mp4"
 WIDTH, HEIGHT, FRAMES = 256, 128, 17  # latent 8x4, divisible by the IC-LoRA factor 2

@@ -372,7 +372,7 @@ def test_video_quality_crf(server, quality, crf):
     (dict(strength=0.0), "strength"),
     (dict(num_frames=5), "num_frames"),
     (dict(input_video="rv2v_no_such_file.mp4"), "input_video"),
-    (dict(control_type="depth"), "control_type"),
+    (dict(control_type="edges"), "control_type"),
 ])
 def test_validation_rejects_at_queue_time(server, settings, expected):
     wf = workflow(server, num_frames=9)

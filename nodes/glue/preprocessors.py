@@ -1,0 +1,296 @@
+"""Preprocessor glue: model folders, weight lookup/download, depth/pose runners, standalone nodes."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+
+import comfy.model_management
+import folder_paths
+import torch
+from comfy_api.latest import io, ui
+
+from ..pure import canny, imageops, weights
+from .common import CATEGORY, Progress
+
+log = logging.getLogger(__name__)
+
+POSE_DETECTOR_CHOICES = ["yolox_l.onnx", weights.POSE_DETECTOR.filename]
+POSE_ESTIMATOR_CHOICES = [weights.POSE_ESTIMATOR.filename, "dw-ll_ucoco_384.onnx"]
+VDA_CONFIG_KEY = "rv2v_vda_config"  # optional safetensors metadata: an explicit (e.g. tiny) VDA config
+
+
+# ----------------------------------------------------------------------------- folders
+def register_folders() -> None:
+    """models/rv2v_depth (+ models/videodepthanything) and models/rv2v_pose, with extensions."""
+    for folder, exts in weights.EXTENSIONS.items():
+        paths = [os.path.join(folder_paths.models_dir, folder)]
+        paths += [os.path.join(folder_paths.models_dir, extra) for extra in weights.EXTRA_FOLDERS[folder]]
+        for i, path in enumerate(paths):
+            folder_paths.add_model_folder_path(folder, path, is_default=(i == 0))
+        entry = folder_paths.folder_names_and_paths[folder]
+        if isinstance(entry[1], set):
+            entry[1].update(exts)
+        else:
+            folder_paths.folder_names_and_paths[folder] = (entry[0], set(entry[1]) | set(exts))
+
+
+register_folders()
+
+
+def folder_files(folder: str) -> list[str]:
+    try:
+        return sorted(f for f in folder_paths.get_filename_list(folder) if not f.endswith(".part"))
+    except KeyError:
+        return []
+
+
+def depth_choices() -> list[str]:
+    names = [w.filename for w in weights.DEPTH_FILES.values()]
+    return names + [f for f in folder_files(weights.DEPTH_FOLDER) if f not in names]
+
+
+def require_file(folder: str, name: str, download_missing: bool = False) -> str:
+    """The full path of a model file, or the clear missing-file error (download on request)."""
+    path = folder_paths.get_full_path(folder, name)
+    if path is not None:
+        return path
+    w = weights.entry(name)
+    if w is None or w.folder != folder:
+        raise FileNotFoundError(f"model file {name!r} was not found in ComfyUI's models/{folder}/ folder "
+                                f"(searched: {', '.join(folder_paths.get_folder_paths(folder))})")
+    if not download_missing:
+        raise FileNotFoundError(weights.missing_file_error(w, tuple(folder_paths.get_folder_paths(folder))))
+    dest = folder_paths.get_folder_paths(folder)[0]
+    log.info("RV2V: downloading %s from %s into %s", w.filename, w.url, dest)
+    bar = Progress(100)
+    return weights.download_entry(w, dest, progress=lambda d, t: bar(int(100 * d / max(t, 1)), 100),
+                                  should_stop=Progress.should_stop)
+
+
+def check_files(depth: bool, pose: bool, depth_model: str, detector: str, estimator: str,
+                download_missing: bool = False) -> None:
+    """Resolve (or, on request, download) every file a control type needs before any model work."""
+    from ..pure.pose import backends
+
+    if depth:
+        require_file(weights.DEPTH_FOLDER, depth_model, download_missing)
+    if pose:
+        for name in (backends.resolve_model_name(detector), backends.resolve_model_name(estimator)):
+            require_file(weights.POSE_FOLDER, name, download_missing)
+
+
+# ----------------------------------------------------------------------------- model cache
+_lock = threading.Lock()
+_cache: dict = {}  # kind ("depth" / "pose") -> (file key, model on CPU): one model per kind
+
+
+def _cached(key, build):
+    with _lock:
+        kind = key[0]
+        if kind not in _cache or _cache[kind][0] != key:
+            _cache.pop(kind, None)
+            _cache[kind] = (key, build())
+        return _cache[kind][1]
+
+
+def _file_key(*paths):
+    return tuple((p, os.path.getmtime(p), os.path.getsize(p)) for p in paths)
+
+
+def vda_config_from_file(path: str):
+    """An explicit VDA config from safetensors metadata (``rv2v_vda_config``), else None (detected)."""
+    if not path.lower().endswith(".safetensors"):
+        return None
+    from safetensors import safe_open
+
+    from ..pure.depth import VDAConfig
+    from ..pure.depth.dinov2 import ViTConfig
+
+    with safe_open(path, framework="pt") as f:
+        meta = f.metadata() or {}
+    if VDA_CONFIG_KEY not in meta:
+        return None
+    c = json.loads(meta[VDA_CONFIG_KEY])
+    return VDAConfig(c.get("name", "custom"), ViTConfig(*c["vit"]), tuple(c["layers"]), int(c["features"]),
+                     tuple(c["out_channels"]), int(c.get("max_frames", 32)), bool(c.get("metric", False)))
+
+
+def load_depth_model(name: str, download_missing: bool = False):
+    from ..pure import depth
+
+    path = require_file(weights.DEPTH_FOLDER, name, download_missing)
+    note = weights.licence_note(name)
+    if weights.entry(name) is not None and weights.entry(name).non_commercial:
+        log.warning("RV2V depth: %s", note)
+    return _cached(("depth",) + _file_key(path),
+                   lambda: depth.load_vda(path, config=vda_config_from_file(path))), note
+
+
+def load_pose_backend(detector: str, estimator: str, download_missing: bool = False):
+    from ..pure.pose import backends
+
+    det = backends.resolve_model_name(detector)
+    est = backends.resolve_model_name(estimator)
+    det_path = require_file(weights.POSE_FOLDER, det, download_missing)
+    est_path = require_file(weights.POSE_FOLDER, est, download_missing)
+    note = ""
+    if det != detector or est != estimator:
+        note = f"DWPose runs the TorchScript pair {det} + {est} (ONNX choices map to them; no onnxruntime)"
+    return _cached(("pose",) + _file_key(det_path, est_path),
+                   lambda: backends.DWPoseBackend.from_files(det_path, est_path, device="cpu")), note
+
+
+def _device():
+    return comfy.model_management.get_torch_device()
+
+
+def run_depth(frames: torch.Tensor, name: str, input_size: int = 518, download_missing: bool = False,
+              out_hw=None) -> tuple[torch.Tensor, str]:
+    """Depth gray (T, H, W, 3) in [0, 1] (near = white), at ``out_hw`` or the frame size."""
+    from ..pure import depth
+
+    model, note = load_depth_model(name, download_missing)
+    dev = _device()
+    n = int(frames.shape[0])
+    try:
+        model.to(dev)
+        out = depth.video_depth(model, frames, input_size=input_size, device=dev, out_hw=out_hw,
+                                progress=Progress(n), should_stop=Progress.should_stop)
+    finally:
+        model.to("cpu")
+        comfy.model_management.soft_empty_cache()
+    return out, note
+
+
+def run_pose(frames: torch.Tensor, detector: str, estimator: str, body=True, hands=True, face=True,
+             download_missing: bool = False) -> tuple[torch.Tensor, str]:
+    """Rendered DWPose (T, H, W, 3) float in [0, 1] at the frame size."""
+    from ..pure.pose import backends
+
+    backend, note = load_pose_backend(detector, estimator, download_missing)
+    dev = _device()
+    try:
+        backend.to(dev)
+        rendered, _meta = backends.estimate_poses(backend, frames, chunk=8, body=body, hands=hands, face=face,
+                                                  progress=Progress(frames.shape[0]),
+                                                  should_stop=Progress.should_stop)
+    finally:
+        backend.to("cpu")
+        comfy.model_management.soft_empty_cache()
+    return rendered.float().div_(255.0), note
+
+
+# ----------------------------------------------------------------------------- inputs shared with Control
+def depth_inputs(advanced: bool = False) -> list:
+    return [
+        io.Combo.Input("depth_model", options=depth_choices(), default=weights.DEPTH_DEFAULT, advanced=advanced,
+                       tooltip="Video Depth Anything weights in models/rv2v_depth/ (or models/videodepthanything/). "
+                               "vits (Small) is Apache-2.0; vitb/vitl (Base/Large) are CC-BY-NC-4.0: "
+                               "non-commercial use only."),
+        io.Int.Input("depth_input_size", default=518, min=140, max=2044, step=14, advanced=advanced,
+                     tooltip="Shorter side the depth network sees (multiple of 14; official: 518)."),
+    ]
+
+
+def pose_inputs(advanced: bool = False) -> list:
+    return [
+        io.Combo.Input("bbox_detector", options=POSE_DETECTOR_CHOICES, default="yolox_l.onnx", advanced=advanced,
+                       tooltip="DWPose person detector. yolox_l.onnx (the official workflow's choice) runs "
+                               "as yolox_l.torchscript.pt from models/rv2v_pose/: no onnxruntime needed."),
+        io.Combo.Input("pose_estimator", options=POSE_ESTIMATOR_CHOICES, default=weights.POSE_ESTIMATOR.filename,
+                       advanced=advanced,
+                       tooltip="DWPose pose model; runs as dw-ll_ucoco_384_bs5.torchscript.pt from models/rv2v_pose/."),
+        io.Boolean.Input("detect_body", default=True, advanced=advanced, tooltip="Draw the body skeleton."),
+        io.Boolean.Input("detect_hand", default=True, advanced=advanced, tooltip="Draw the hands."),
+        io.Boolean.Input("detect_face", default=True, advanced=advanced, tooltip="Draw the face keypoints."),
+    ]
+
+
+def download_input(advanced: bool = False):
+    return io.Boolean.Input(
+        "download_missing", default=False, advanced=advanced,
+        tooltip="Download a missing preprocessor model file from Hugging Face into its models folder "
+                "(verified, resumable). Off: a missing file stops the run with the file name and where to get it.")
+
+
+# ----------------------------------------------------------------------------- standalone nodes
+class CannyPreprocessor(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RV2V_CannyPreprocessor",
+            display_name="LTX-2.3 Ref V2V Canny",
+            category=CATEGORY,
+            description="Canny edges of an image batch, pixel-exact with controlnet_aux (pure torch, chunked).",
+            search_aliases=["canny", "edges", "preprocessor"],
+            inputs=[
+                io.Image.Input("image", tooltip="Frames to detect edges in."),
+                io.Int.Input("low_threshold", default=92, min=0, max=255, tooltip="Low threshold (official: 92)."),
+                io.Int.Input("high_threshold", default=200, min=0, max=255, tooltip="High threshold (official: 200)."),
+                io.Int.Input("resolution", default=512, min=64, max=4096,
+                             tooltip="Shorter side the edges are detected at; the output has this size."),
+            ],
+            outputs=[io.Image.Output("image", tooltip="White edges on black.")],
+        )
+
+    @classmethod
+    def execute(cls, image, low_threshold=92, high_threshold=200, resolution=512) -> io.NodeOutput:
+        out = canny.canny_frames(image, low=low_threshold, high=high_threshold, resolution=resolution,
+                                 progress=Progress(image.shape[0]), should_stop=Progress.should_stop)
+        return io.NodeOutput(out)
+
+
+class DepthPreprocessor(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RV2V_DepthPreprocessor",
+            display_name="LTX-2.3 Ref V2V Video Depth",
+            category=CATEGORY,
+            description="Video Depth Anything (windowed, temporally consistent) as a gray control: near = white, "
+                        "normalised over the whole clip. Weights from models/rv2v_depth/.",
+            search_aliases=["depth", "video depth anything", "vda", "preprocessor"],
+            inputs=[io.Image.Input("image", tooltip="Frames (a clip) to estimate depth for."),
+                    *depth_inputs(), download_input()],
+            outputs=[io.Image.Output("image", tooltip="Gray depth at the input size.")],
+        )
+
+    @classmethod
+    def execute(cls, image, depth_model=weights.DEPTH_DEFAULT, depth_input_size=518,
+                download_missing=False) -> io.NodeOutput:
+        out, note = run_depth(image, depth_model, depth_input_size, download_missing)
+        return io.NodeOutput(out, ui=ui.PreviewText(note or depth_model))
+
+
+class PosePreprocessor(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RV2V_PosePreprocessor",
+            display_name="LTX-2.3 Ref V2V DWPose",
+            category=CATEGORY,
+            description="DWPose (TorchScript YOLOX-L + RTMPose-l) rendered OpenPose-style. "
+                        "Weights from models/rv2v_pose/.",
+            search_aliases=["pose", "dwpose", "openpose", "preprocessor"],
+            inputs=[io.Image.Input("image", tooltip="Frames to estimate poses in."),
+                    *pose_inputs(), download_input()],
+            outputs=[io.Image.Output("image", tooltip="Rendered poses at the input size.")],
+        )
+
+    @classmethod
+    def execute(cls, image, bbox_detector="yolox_l.onnx", pose_estimator=weights.POSE_ESTIMATOR.filename,
+                detect_body=True, detect_hand=True, detect_face=True, download_missing=False) -> io.NodeOutput:
+        out, note = run_pose(image, bbox_detector, pose_estimator, detect_body, detect_hand, detect_face,
+                             download_missing)
+        return io.NodeOutput(out, ui=ui.PreviewText(note or "DWPose"))
+
+
+NODES = [CannyPreprocessor, DepthPreprocessor, PosePreprocessor]
+
+
+def crop_to(frames: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    if frames.shape[1] == height and frames.shape[2] == width:
+        return frames
+    return imageops.cover_crop(frames, width, height)
