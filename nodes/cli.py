@@ -59,10 +59,11 @@ if __package__ in (None, ""):
         sys.modules[_ALIAS] = _pkg
     _PURE = _ALIAS + ".nodes.pure"
     api = importlib.import_module(_PURE + ".api")
+    atomic = importlib.import_module(_PURE + ".atomic")
     params = importlib.import_module(_PURE + ".params")
     sources = importlib.import_module(_PURE + ".sources")
 else:
-    from .pure import api, params, sources
+    from .pure import api, atomic, params, sources
 
     _PURE = __package__ + ".pure"
 
@@ -147,23 +148,15 @@ class Client:
     def download(self, path_query: str, dest: Path) -> int:
         req = urllib.request.Request(self.base + path_query, headers=self.headers)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".part-", dir=dest.parent)
         total = 0
-        try:
-            with urllib.request.urlopen(req, timeout=max(self.timeout, 600)) as resp, os.fdopen(fd, "wb") as fh:
-                while True:
-                    chunk = resp.read(1 << 20)
-                    if not chunk:
-                        break
-                    fh.write(chunk)
-                    total += len(chunk)
-            os.replace(tmp, dest)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        with atomic.atomic_path(dest) as tmp, open(tmp, "wb") as fh, \
+                urllib.request.urlopen(req, timeout=max(self.timeout, 600)) as resp:
+            while True:
+                chunk = resp.read(1 << 20)
+                if not chunk:
+                    break
+                fh.write(chunk)
+                total += len(chunk)
         return total
 
 
