@@ -53,14 +53,16 @@ def check_request(values: dict) -> params.Settings:
     return settings
 
 
-def probe_field(field: str, path: str, kind: str) -> None:
-    """Decode-check one media file; raises media.MediaError naming the field."""
+def probe_field(field: str, path: str, kind: str):
+    """Decode-check one media file; raises media.MediaError naming the field.
+    Returns the VideoInfo of a video (None for an image)."""
     if kind == "video":
         info = media.probe_video(path, label=field)
         if info.width <= 0 or info.height <= 0:
-            raise media.MediaError(f"{field}: video has no valid frame size")
-    else:
-        media.load_image(path, label=field)
+            raise media.MediaError(path, "has no valid frame size", label=field)
+        return info
+    media.load_image(path, label=field)
+    return None
 
 
 def _local_media(settings: params.Settings):
@@ -130,8 +132,10 @@ class ReferenceSettings(io.ComfyNode):
             value = getattr(settings, p.name)
             if p.kind == "media" and value:
                 path = resolve_media(value, p.name)
-                probe_field(p.name, path, p.media)
+                info = probe_field(p.name, path, p.media)
                 settings.resolved[p.name] = path
+                if info is not None:
+                    settings.media_info[p.name] = info
         if settings.seed is None:
             settings.seed = random.SystemRandom().randrange(0, 2 ** 53)
             settings.notes.append(f"seed: none given; using {settings.seed}")
@@ -175,7 +179,7 @@ class ReferencePlan(io.ComfyNode):
     @classmethod
     def execute(cls, settings, downscale_factor=2, working_short_side=planning.AUTO_FIRST_SHORT) -> io.NodeOutput:
         path = settings.resolved["input_video"]
-        info = media.probe_video(path, label="input_video")
+        info = settings.media_info.get("input_video") or media.probe_video(path, label="input_video")
         width, height = planning.output_size(settings.resolution, info.width, info.height, downscale_factor)
         scale = max(working_short_side / min(info.width, info.height), width / info.width, height / info.height)
         wk, hk = max(width, round(info.width * scale)), max(height, round(info.height * scale))

@@ -183,6 +183,7 @@ class Settings:
     requested_num_frames: int = 121
     notes: list[str] = field(default_factory=list)
     resolved: dict[str, str] = field(default_factory=dict)  # media field -> local path
+    media_info: dict[str, Any] = field(default_factory=dict)  # media field -> probe result (videos)
 
     @property
     def use_control_video(self) -> bool:
