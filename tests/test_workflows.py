@@ -100,10 +100,27 @@ def test_official_model_files_and_strengths(api):
                                                  "lora_name": "ltx-2.3-22b-distilled-lora-384-1.1.safetensors",
                                                  "strength_model": 0.5}
     ic = by_type["RV2V_ICLoRALoader"][0]
-    assert ic["lora_name"] == "ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors" and ic["strength_model"] == 1.0
+    (file_id, _slot) = ic["ic_lora"]
+    assert api[file_id]["class_type"] == "RV2V_ICLoRAFile"
+    assert api[file_id]["inputs"]["lora_name"] == "ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors"
+    assert ic["strength_model"] == 1.0
     assert by_type["LTXAVTextEncoderLoader"][0]["text_encoder"].startswith("gemma_3_12B_it")
     assert by_type["CFGGuider"][0]["cfg"] == 1.0
     assert by_type["KSamplerSelect"][0]["sampler_name"] == "euler_ancestral_cfg_pp"
+
+
+def test_control_preview_needs_no_model(api):
+    """'Preview control video' runs the Control node's ancestors only: none of them may load a model."""
+    control = next(k for k, n in api.items() if n["class_type"] == "RV2V_Control")
+    seen, todo = set(), [control]
+    while todo:
+        nid = todo.pop()
+        if nid in seen:
+            continue
+        seen.add(nid)
+        todo += [v[0] for v in api[nid]["inputs"].values() if isinstance(v, list)]
+    types = sorted(api[n]["class_type"] for n in seen)
+    assert types == ["RV2V_Control", "RV2V_ICLoRAFile", "RV2V_ReferencePlan", "RV2V_Settings"], types
 
 
 def test_lint_catches_broken_workflows(ui, object_info):

@@ -1,6 +1,10 @@
 """Control node: turns the reference into the Union Control video."""
 from __future__ import annotations
 
+import os
+import uuid
+
+import folder_paths
 import torch
 from comfy_api.latest import io, ui
 
@@ -25,6 +29,17 @@ def control_canny(frames: torch.Tensor, width: int, height: int, low: int, high:
     return imageops.cover_crop(edges, width, height)
 
 
+def save_preview(control: torch.Tensor, fps: float, crf: int = 23) -> ui.SavedResult:
+    """The control video as a small MP4 in ComfyUI's temp folder (shown playing in the node)."""
+    subfolder = "rv2v_preview"
+    folder = os.path.join(folder_paths.get_temp_directory(), subfolder)
+    os.makedirs(folder, exist_ok=True)
+    name = f"control_{uuid.uuid4().hex[:12]}.mp4"
+    media.encode_mp4(os.path.join(folder, name), control, fps=fps, audio=None, crf=crf, preset="veryfast",
+                     progress=Progress(control.shape[0]), should_stop=Progress.should_stop)
+    return ui.SavedResult(name, subfolder, io.FolderType.temp)
+
+
 class Control(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -37,6 +52,7 @@ class Control(io.ComfyNode):
                         "depth+edges+pose composite (per control_type); or, with skip_control_preprocess, "
                         "the given control video resampled to the output size and frame count.",
             search_aliases=["canny", "depth", "pose", "dwpose", "control video", "union control", "preprocess"],
+            is_output_node=True,  # so "preview control" can run the graph only up to here
             inputs=[
                 Settings.Input("settings", tooltip="From the Settings node (control_type, control video)."),
                 io.Image.Input("frames", tooltip="Reference frames from Reference planning."),
@@ -61,6 +77,10 @@ class Control(io.ComfyNode):
                 io.Float.Input("pose_weight", default=1.0, min=0.0, max=1.0, step=0.05, advanced=True,
                                tooltip="Composite: opacity of the pose drawing (on top)."),
                 pre.download_input(advanced=True),
+                io.Boolean.Input("preview", default=True, advanced=True,
+                                 tooltip="Show the control video playing in this node (a small MP4 in ComfyUI's "
+                                         "temp folder). Use the node's 'Preview control video' button to run "
+                                         "the graph only up to here, without loading the model."),
             ],
             outputs=[io.Image.Output("control", tooltip="The control video at the output size.")],
         )
@@ -70,7 +90,8 @@ class Control(io.ComfyNode):
                 canny_resolution=512, depth_model=weights.DEPTH_DEFAULT, depth_input_size=518,
                 bbox_detector="yolox_l.onnx", pose_estimator=weights.POSE_ESTIMATOR.filename,
                 detect_body=True, detect_hand=True, detect_face=True, composite_mode="all",
-                depth_weight=0.5, edge_weight=1.0, pose_weight=1.0, download_missing=False) -> io.NodeOutput:
+                depth_weight=0.5, edge_weight=1.0, pose_weight=1.0, download_missing=False,
+                preview=True) -> io.NodeOutput:
         notes = []
         ctype = settings.control_type
         if settings.use_control_video:
@@ -112,4 +133,8 @@ class Control(io.ComfyNode):
             control = torch.cat([control, pad], dim=0)
         text = "\n".join([f"{what}: {min(control.shape[0], length)} frames {width}x{height}"]
                           + [n for n in notes if n])
-        return io.NodeOutput(control[:length], ui=ui.PreviewText(text))
+        control = control[:length]
+        if not preview:
+            return io.NodeOutput(control, ui=ui.PreviewText(text))
+        saved = save_preview(control, float(settings.frames_per_second))
+        return io.NodeOutput(control, ui={**ui.PreviewVideo([saved]).as_dict(), **ui.PreviewText(text).as_dict()})

@@ -7,13 +7,14 @@ from typing_extensions import override
 from .control import Control
 from .inputs import ReferencePlan, ReferenceSettings
 from .preprocessors import NODES as PREPROCESSOR_NODES
-from .model import ICLoRAGuide, ICLoRALoader, ReferenceImage, Schedule, VideoInit
+from .model import ICLoRAFile, ICLoRAGuide, ICLoRALoader, ReferenceImage, Schedule, VideoInit
 from .save import SaveMP4
 
 NODES: list[type[io.ComfyNode]] = [
     ReferenceSettings,
     ReferencePlan,
     Control,
+    ICLoRAFile,
     ICLoRALoader,
     ICLoRAGuide,
     ReferenceImage,
@@ -28,8 +29,10 @@ class RV2VExtension(ComfyExtension):
     @override
     async def on_load(self) -> None:
         from .routes import register  # the hosted-compatible HTTP API (nodes/glue/routes.py)
+        from .ui_routes import register as register_ui  # what the pack's JS asks (missing models)
 
         register()
+        register_ui()
 
     @override
     async def get_node_list(self) -> list[type[io.ComfyNode]]:

@@ -12,7 +12,15 @@ AVAILABLE_CONTROL_TYPES = ("canny", "depth", "pose", "composite")  # composite: 
 
 
 def _widget(p: params.Param):
-    """The V3 input for one row of the parameter table."""
+    """The V3 input for one row of the parameter table (with its combination rules for the JS)."""
+    widget = _base_widget(p)
+    rules = params.ui_rules(p)
+    if rules:
+        widget.extra_dict = {**widget.extra_dict, "rv2v_rules": rules}
+    return widget
+
+
+def _base_widget(p: params.Param):
     tip = p.description
     if p.kind == "text":
         return io.String.Input(p.name, default=p.default or "", multiline=p.multiline, tooltip=tip)
@@ -105,7 +113,10 @@ class ReferenceSettings(io.ComfyNode):
         try:
             settings = check_request(kwargs)
             for p, value in _local_media(settings):
-                probe_field(p.name, resolve_media(value, p.name), p.media)
+                try:
+                    probe_field(p.name, resolve_media(value, p.name), p.media)
+                except OSError as exc:  # e.g. a file name longer than the file system allows
+                    return f"{p.name}: cannot read {params.show_value(value)}: {exc.strerror or type(exc).__name__}"
         except (params.ParamError, sources.SourceError, media.MediaError) as exc:
             return str(exc)
         return True
@@ -131,8 +142,12 @@ class ReferenceSettings(io.ComfyNode):
         for p in params.PARAMS:
             value = getattr(settings, p.name)
             if p.kind == "media" and value:
-                path = resolve_media(value, p.name)
-                info = probe_field(p.name, path, p.media)
+                try:
+                    path = resolve_media(value, p.name)
+                    info = probe_field(p.name, path, p.media)
+                except OSError as exc:  # e.g. a file name longer than the file system allows
+                    raise sources.SourceError(p.name, f"cannot read {params.show_value(value)}: "
+                                                      f"{exc.strerror or type(exc).__name__}") from None
                 settings.resolved[p.name] = path
                 if info is not None:
                     settings.media_info[p.name] = info

@@ -34,21 +34,62 @@ def _noise_mask(latent) -> torch.Tensor:
     return mask.clone()
 
 
+ICLoRA = io.Custom("RV2V_ICLORA")
+
+
+def _read_safetensors_metadata(path: str) -> dict:
+    """The ``__metadata__`` of a safetensors file (header only; no tensor is read)."""
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt", device="cpu") as fh:
+        return dict(fh.metadata() or {})
+
+
+class ICLoRAFile(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RV2V_ICLoRAFile",
+            display_name="LTX-2.3 IC-LoRA File (reads downscale factor)",
+            category=CATEGORY,
+            description="Picks the IC-LoRA file and reads its reference_downscale_factor from the safetensors "
+                        "header only (2 for the Union Control ref0.5 LoRA). No weights are loaded here, so "
+                        "the control video can be previewed without loading the model.",
+            search_aliases=["ic-lora", "union control lora", "downscale factor"],
+            inputs=[
+                io.Combo.Input("lora_name", options=folder_paths.get_filename_list("loras"),
+                               tooltip="The IC-LoRA file in models/loras, e.g. "
+                                       "ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors."),
+            ],
+            outputs=[
+                ICLoRA.Output("ic_lora", tooltip="The chosen IC-LoRA file, for the IC-LoRA loader."),
+                io.Int.Output("downscale_factor", tooltip="reference_downscale_factor from the LoRA metadata."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, lora_name) -> io.NodeOutput:
+        path = folder_paths.get_full_path_or_raise("loras", lora_name)
+        try:
+            metadata = _read_safetensors_metadata(path)
+        except Exception as exc:  # noqa: BLE001 - not a readable safetensors file
+            raise ValueError(f"lora_name: {lora_name} is not a readable .safetensors file ({exc})") from None
+        factor = guide.downscale_factor_from_metadata(metadata, lora_name, warn=log.warning)
+        return io.NodeOutput({"name": lora_name, "path": path, "downscale_factor": factor}, factor)
+
+
 class ICLoRALoader(io.ComfyNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
             node_id="RV2V_ICLoRALoader",
-            display_name="LTX-2.3 IC-LoRA Loader (reads downscale factor)",
+            display_name="LTX-2.3 IC-LoRA Loader",
             category=CATEGORY,
-            description="Applies an IC-LoRA to the model and outputs its reference downscale factor from the "
-                        "file's safetensors metadata (2 for the Union Control ref0.5 LoRA).",
+            description="Applies the IC-LoRA chosen in the IC-LoRA File node to the model.",
             search_aliases=["ic-lora", "union control lora", "lora loader"],
             inputs=[
                 io.Model.Input("model", tooltip="The model to patch (after the distilled LoRA)."),
-                io.Combo.Input("lora_name", options=folder_paths.get_filename_list("loras"),
-                               tooltip="The IC-LoRA file in models/loras, e.g. "
-                                       "ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors."),
+                ICLoRA.Input("ic_lora", tooltip="From the IC-LoRA File node."),
                 io.Float.Input("strength_model", default=1.0, min=-10.0, max=10.0, step=0.01,
                                tooltip="LoRA strength (official workflow: 1.0)."),
             ],
@@ -59,13 +100,11 @@ class ICLoRALoader(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, lora_name, strength_model) -> io.NodeOutput:
-        path = folder_paths.get_full_path_or_raise("loras", lora_name)
-        lora, metadata = comfy.utils.load_torch_file(path, safe_load=True, return_metadata=True)
-        factor = guide.downscale_factor_from_metadata(metadata, lora_name, warn=log.warning)
+    def execute(cls, model, ic_lora, strength_model) -> io.NodeOutput:
         if strength_model != 0:
+            lora = comfy.utils.load_torch_file(ic_lora["path"], safe_load=True)
             model, _ = comfy.sd.load_lora_for_models(model, None, lora, strength_model, 0)
-        return io.NodeOutput(model, factor)
+        return io.NodeOutput(model, int(ic_lora["downscale_factor"]))
 
 
 class ICLoRAGuide(io.ComfyNode):

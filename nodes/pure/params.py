@@ -9,6 +9,7 @@ Pure module: standard library only.
 """
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -42,6 +43,30 @@ MAX_PROMPT_CHARS = 20000
 
 
 @dataclass(frozen=True)
+class Cond:
+    """A condition on another field, used by the combination rules below.
+
+    test: "true" / "false" (a boolean field), "set" / "unset" (a media field, non-empty or empty).
+    The rules are data so that the backend (``validate``) and the frontend (the pack's
+    JS reads them from the node definition, see ``ui_rules``) apply the same ones.
+    """
+
+    field: str
+    test: str
+
+    def holds(self, values: Mapping[str, Any]) -> bool:
+        value = values.get(self.field)
+        if self.test in ("set", "unset"):
+            return _is_empty(value) is (self.test == "unset")
+        return bool(value) is (self.test == "true")
+
+    def text(self) -> str:
+        if self.test in ("set", "unset"):
+            return f"{'a' if self.test == 'set' else 'no'} {self.field}"
+        return f"{self.field}={self.test}"
+
+
+@dataclass(frozen=True)
 class Param:
     """One request field.
 
@@ -63,6 +88,25 @@ class Param:
     step: float | None = None
     group: str = "Generation"
     preset: bool = True  # one of the hosted preset's 15 fields (False = pack extra)
+    # Combination rules (shared with the frontend through the node definition):
+    requires: tuple[Cond, ...] = ()  # a true value is an error unless all of these hold
+    inactive_when: tuple[Cond, ...] = ()  # when all of these hold the field has no effect
+    inactive_reason: str = ""  # why, for notes and the UI ("ignored because ...")
+    hide_inactive: bool = False  # the UI hides (rather than greys out) the widget when inactive
+    grey_inactive: bool = True  # the UI greys out the widget when inactive (False: it stays editable)
+
+    def requirement_error(self, values: Mapping[str, Any]) -> str | None:
+        """The message when a true value lacks its requirements, else None."""
+        if not self.requires or not values.get(self.name):
+            return None
+        missing = [c for c in self.requires if not c.holds(values)]
+        if not missing:
+            return None
+        return (f"requires {' and '.join(c.text() for c in self.requires)} "
+                f"(missing: {', '.join(c.field for c in missing)})")
+
+    def inactive(self, values: Mapping[str, Any]) -> bool:
+        return bool(self.inactive_when) and all(c.holds(values) for c in self.inactive_when)
 
     def allowed(self) -> str:
         """Human text of what is allowed, used in error messages."""
@@ -83,7 +127,48 @@ class Param:
 
 
 def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
+    """A number for messages; never fails and never prints hundreds of digits."""
+    if isinstance(x, int) and not isinstance(x, bool):
+        if abs(x) < 10 ** 30:
+            return str(x)
+        return f"{'-' if x < 0 else ''}a number with about {int(x.bit_length() * 0.30103) + 1} digits"
+    if isinstance(x, float) and math.isfinite(x) and x.is_integer() and abs(x) < 1e18:
+        return str(int(x))
+    return repr(x)
+
+
+def show_value(value: Any, limit: int = 60) -> str:
+    """``repr`` of a client's value for messages, shortened (a 100 kB string is not echoed back)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _fmt(value)
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f" ({len(value)} characters)" if isinstance(value, str) else ""
+    return text[:limit] + "..." + size
+
+
+class TooLongNumber:
+    """A JSON number with more digits than Python converts (``parse_int`` of the API's JSON
+    decoder returns this), so validation can refuse it naming the field."""
+
+    def __init__(self, digits: int):
+        self.digits = int(digits)
+
+    def __repr__(self) -> str:
+        return f"a number with {self.digits} digits"
+
+
+def _text_problem(value: str) -> str | None:
+    """Why a string is not usable text (NUL, unpaired surrogates), or None."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"is not valid Unicode text: it contains an unpaired surrogate (\\u{ord(value[exc.start]):04x}) "
+                f"at character {exc.start}")
+    return None
 
 
 PARAMS: tuple[Param, ...] = (
@@ -98,15 +183,20 @@ PARAMS: tuple[Param, ...] = (
     Param("control_video_url", "media",
           "Optional pre-computed control video (depth / edge / pose). Used with skip_control_preprocess: "
           "fed directly into the Union Control guide, resampled to the output size and frame count.",
-          media="video", group="Inputs"),
+          media="video", group="Inputs",
+          inactive_when=(Cond("skip_control_preprocess", "false"),),
+          inactive_reason="skip_control_preprocess is false", hide_inactive=True),
     Param("skip_control_preprocess", "bool",
           "Skip the built-in control estimation and use control_video_url directly as the control signal. "
           "Ignored when control_video_url is not set.",
-          default=False, group="Control"),
+          default=False, group="Control",
+          inactive_when=(Cond("control_video_url", "unset"),),
+          inactive_reason="control_video_url is not set", grey_inactive=False),
     Param("preserve_original_video", "bool",
           "True video-to-video: VAE-encode input_video and start sampling from it; strength sets how much "
           "changes. Requires skip_control_preprocess and control_video_url.",
-          default=False, group="Control"),
+          default=False, group="Control",
+          requires=(Cond("skip_control_preprocess", "true"), Cond("control_video_url", "set"))),
     Param("video_strength", "float",
           "Guide (control video) conditioning strength. Lower values give the model more freedom to change "
           "the reference motion and structure.",
@@ -114,7 +204,9 @@ PARAMS: tuple[Param, ...] = (
     Param("strength", "float",
           "Sampler denoise strength for preserve_original_video: lower keeps more of the original video "
           "(0.5 keeps about half); 1.0 fully regenerates. Must be greater than 0.",
-          default=1.0, minimum=0.0, maximum=1.0, exclusive_minimum=True, step=0.01, group="Control"),
+          default=1.0, minimum=0.0, maximum=1.0, exclusive_minimum=True, step=0.01, group="Control",
+          inactive_when=(Cond("preserve_original_video", "false"),),
+          inactive_reason="it is only used with preserve_original_video; the full schedule runs"),
     Param("num_frames", "int",
           "Number of frames to generate (9-481). The model needs 8k+1 frames: other values are rounded "
           "to the nearest valid count, which is reported.",
@@ -141,7 +233,9 @@ PARAMS: tuple[Param, ...] = (
     Param("control_type", "enum",
           "Control signal computed from input_video: canny (the official workflow's wiring), depth, pose, "
           "or an experimental layered composite. Not used with skip_control_preprocess.",
-          default="canny", choices=CONTROL_TYPES, group="Control", preset=False),
+          default="canny", choices=CONTROL_TYPES, group="Control", preset=False,
+          inactive_when=(Cond("skip_control_preprocess", "true"), Cond("control_video_url", "set")),
+          inactive_reason="the given control video is used"),
 )
 
 BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
@@ -219,11 +313,14 @@ def coerce(p: Param, value: Any, *, strict: bool = True) -> Any:
     strict=False (CLI flags) parses strings.
     """
     name = p.name
+    if isinstance(value, TooLongNumber):
+        raise ParamError(name, f"must be {p.allowed()}, got {value!r}")
     if p.kind in ("text", "media"):
         if not isinstance(value, str):
             raise ParamError(name, f"must be {p.allowed()}, got {type(value).__name__}")
-        if "\x00" in value:
-            raise ParamError(name, "must not contain NUL characters")
+        problem = _text_problem(value)
+        if problem:
+            raise ParamError(name, problem)
         if p.kind == "text" and len(value) > MAX_PROMPT_CHARS:
             raise ParamError(name, f"is {len(value)} characters long; at most {MAX_PROMPT_CHARS} are allowed")
         return value.strip() if p.kind == "media" else value
@@ -232,34 +329,31 @@ def coerce(p: Param, value: Any, *, strict: bool = True) -> Any:
             return value
         if not strict and isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
-        raise ParamError(name, f"must be {p.allowed()}, got {value!r}")
+        raise ParamError(name, f"must be {p.allowed()}, got {show_value(value)}")
     if p.kind == "enum":
         if not isinstance(value, str) or value not in p.choices:
-            raise ParamError(name, f"must be {p.allowed()}, got {value!r}")
+            raise ParamError(name, f"must be {p.allowed()}, got {show_value(value)}")
         return value
     if p.kind in ("int", "float"):
         if not strict and isinstance(value, str):
             try:
                 value = int(value) if p.kind == "int" else float(value)
             except ValueError:
-                raise ParamError(name, f"must be {p.allowed()}, got {value!r}") from None
+                raise ParamError(name, f"must be {p.allowed()}, got {show_value(value)}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ParamError(name, f"must be {p.allowed()}, got {type(value).__name__}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ParamError(name, f"must be {p.allowed()}, got {value!r}")
-        if p.kind == "int":
-            if isinstance(value, float):
-                if not value.is_integer():
-                    raise ParamError(name, f"must be {p.allowed()}, got {value!r}")
-                value = int(value)
-        else:
-            value = float(value)
+        if p.kind == "int" and isinstance(value, float) and not value.is_integer():
+            raise ParamError(name, f"must be {p.allowed()}, got {value!r}")
+        # Range first, on the value as given (int/float comparisons are exact and never overflow,
+        # float(10**400) would), then convert.
         lo, hi = p.minimum, p.maximum
         if lo is not None and (value <= lo if p.exclusive_minimum else value < lo):
             raise ParamError(name, f"must be {p.allowed()}, got {_fmt(value)}")
         if hi is not None and value > hi:
             raise ParamError(name, f"must be {p.allowed()}, got {_fmt(value)}")
-        return value
+        return int(value) if p.kind == "int" else float(value)
     raise AssertionError(p.kind)
 
 
@@ -275,7 +369,11 @@ def validate(raw: Mapping[str, Any], *, strict: bool = True, allow_unknown: Iter
     allowed_extra = set(allow_unknown)
     unknown = sorted(k for k in raw if k not in BY_NAME and k not in allowed_extra)
     if unknown:
-        raise ParamError(unknown[0], "is not a parameter of this model; allowed: " + ", ".join(BY_NAME))
+        name = str(unknown[0])
+        shown = name if len(name) <= 100 else name[:100] + "..."
+        close = difflib.get_close_matches(name.lower().replace("-", "_")[:200], list(BY_NAME), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ParamError(shown, f"is not a parameter of this model; {hint}allowed: " + ", ".join(BY_NAME))
 
     values: dict[str, Any] = {}
     for p in PARAMS:
@@ -299,22 +397,32 @@ def validate(raw: Mapping[str, Any], *, strict: bool = True, allow_unknown: Iter
         notes.append(f"num_frames: {requested} is not 8k+1; using {used} frames")
     values["num_frames"] = used
 
-    if values["preserve_original_video"]:
-        missing = [n for n in ("skip_control_preprocess", "control_video_url") if not values[n]]
-        if missing:
-            raise ParamError(
-                "preserve_original_video",
-                "requires skip_control_preprocess=true and a control_video_url "
-                f"(missing: {', '.join(missing)})",
-            )
-    elif values["strength"] != 1.0:
-        notes.append("strength: only used with preserve_original_video; the full schedule runs")
-    if values["skip_control_preprocess"] and not values["control_video_url"]:
-        notes.append("skip_control_preprocess: ignored because control_video_url is not set")
-    if values["control_video_url"] and not values["skip_control_preprocess"]:
-        notes.append("control_video_url: ignored because skip_control_preprocess is false")
+    for p in PARAMS:
+        error = p.requirement_error(values)
+        if error:
+            raise ParamError(p.name, error)
+    for p in PARAMS:
+        if p.inactive(values) and not _is_empty(values[p.name]) and values[p.name] != p.default:
+            notes.append(f"{p.name}: ignored because {p.inactive_reason}")
 
     return Settings(**values, requested_num_frames=requested, notes=notes)
+
+
+def ui_rules(p: Param) -> dict[str, Any]:
+    """The combination rules of one field as JSON, for the node definition (the pack's JS applies them)."""
+    rules: dict[str, Any] = {}
+    if p.required:
+        rules["required"] = True
+        rules["required_message"] = (
+            "is required and must not be empty" if p.kind == "text" else f"is required ({p.allowed()})")
+    if p.requires:
+        rules["requires"] = [{"field": c.field, "test": c.test, "text": c.text()} for c in p.requires]
+    if p.inactive_when:
+        rules["inactive_when"] = [{"field": c.field, "test": c.test} for c in p.inactive_when]
+        rules["inactive_reason"] = p.inactive_reason
+        rules["hide_inactive"] = p.hide_inactive
+        rules["grey_inactive"] = p.grey_inactive
+    return rules
 
 
 def json_request_schema() -> dict[str, Any]:

@@ -29,7 +29,7 @@ if ENV is None:
 SNAPSHOT = harness.REPO_ROOT / "tests" / "data" / "rv2v_object_info.json"
 DUMP_TOOL = harness.REPO_ROOT / "tests" / "tools" / "dump_object_info.py"
 CATEGORY = "LTX-2.3 Reference V2V"
-PACK_NODES = ("RV2V_Settings", "RV2V_ReferencePlan", "RV2V_Control", "RV2V_ICLoRALoader", "RV2V_ICLoRAGuide",
+PACK_NODES = ("RV2V_Settings", "RV2V_ReferencePlan", "RV2V_Control", "RV2V_ICLoRAFile", "RV2V_ICLoRALoader", "RV2V_ICLoRAGuide",
               "RV2V_ReferenceImage", "RV2V_VideoInit", "RV2V_Schedule", "RV2V_SaveMP4",
               "RV2V_CannyPreprocessor", "RV2V_DepthPreprocessor", "RV2V_PosePreprocessor")
 
@@ -154,9 +154,11 @@ def parity_prompt(clip_name: str) -> dict:
         "11": {"class_type": "RV2V_ICLoRAGuide", "inputs": {
             "positive": ["5", 0], "negative": ["6", 0], "vae": ["1", 2], "latent": ["9", 0],
             "control": ["8", 0], "downscale_factor": 2, "video_strength": STRENGTH}},
-        # the pack's loader must read the same factor from the LoRA metadata
+        # the pack's IC-LoRA File node must read the same factor from the LoRA metadata (header only),
+        # and the loader passes it on
+        "14": {"class_type": "RV2V_ICLoRAFile", "inputs": {"lora_name": harness.IC_LORA.split("/", 1)[1]}},
         "12": {"class_type": "RV2V_ICLoRALoader", "inputs": {
-            "model": ["1", 0], "lora_name": harness.IC_LORA.split("/", 1)[1], "strength_model": 1.0}},
+            "model": ["1", 0], "ic_lora": ["14", 0], "strength_model": 1.0}},
         "13": {"class_type": "RV2V_ICLoRAGuide", "inputs": {
             "positive": ["5", 0], "negative": ["6", 0], "vae": ["1", 2], "latent": ["9", 0],
             "control": ["8", 0], "downscale_factor": ["12", 1], "video_strength": STRENGTH}},

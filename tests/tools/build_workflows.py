@@ -77,69 +77,70 @@ NODES = {
     ),
     "ckpt": dict(
         type="CheckpointLoaderSimple", title="Load LTX-2.3 dev checkpoint", group="Models",
-        pos=(520, 120), size=(380, 100), widgets=[("ckpt_name", CKPT)],
+        pos=(960, 120), size=(380, 100), widgets=[("ckpt_name", CKPT)],
         outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")],
     ),
     "distilled": dict(
         type="LoraLoaderModelOnly", title="Distilled LoRA (0.5)", group="Models",
-        pos=(520, 260), size=(380, 82), widgets=[("lora_name", DISTILLED_LORA), ("strength_model", 0.5)],
+        pos=(960, 260), size=(380, 82), widgets=[("lora_name", DISTILLED_LORA), ("strength_model", 0.5)],
         inputs={"model": L("ckpt", 0)}, outputs=[("MODEL", "MODEL")],
     ),
     "iclora": dict(
         type="RV2V_ICLoRALoader", title="Union Control IC-LoRA (1.0)", group="Models",
-        pos=(520, 380), size=(380, 100), widgets=[("lora_name", UNION_LORA), ("strength_model", 1.0)],
-        inputs={"model": L("distilled", 0)}, outputs=[("model", "MODEL"), ("downscale_factor", "INT")],
+        pos=(960, 500), size=(380, 80), widgets=[("strength_model", 1.0)],
+        inputs={"model": L("distilled", 0), "ic_lora": L("iclorafile", 0)},
+        outputs=[("model", "MODEL"), ("downscale_factor", "INT")],
     ),
     "te": dict(
         type="LTXAVTextEncoderLoader", title="Gemma 3 12B text encoder", group="Models",
-        pos=(520, 520), size=(380, 106), widgets=[("text_encoder", TEXT_ENCODER), ("ckpt_name", CKPT),
+        pos=(960, 620), size=(380, 106), widgets=[("text_encoder", TEXT_ENCODER), ("ckpt_name", CKPT),
                                                    ("device", "default")],
         outputs=[("CLIP", "CLIP")],
     ),
     "audiovae": dict(
         type="LTXVAudioVAELoader", title="Audio VAE", group="Models",
-        pos=(520, 666), size=(380, 60), widgets=[("ckpt_name", CKPT)], outputs=[("Audio VAE", "VAE")],
+        pos=(960, 766), size=(380, 60), widgets=[("ckpt_name", CKPT)], outputs=[("Audio VAE", "VAE")],
     ),
     "plan": dict(
-        type="RV2V_ReferencePlan", title="Reference planning", group="Control",
-        pos=(960, 120), size=(340, 200), widgets=[("downscale_factor", 2), ("working_short_side", 544)],
-        inputs={"settings": L("settings", 0), "downscale_factor": L("iclora", 1)},
+        type="RV2V_ReferencePlan", title="Reference planning (decodes input_video)", group="Inputs",
+        pos=(520, 120), size=(380, 200), widgets=[("downscale_factor", 2), ("working_short_side", 544)],
+        inputs={"settings": L("settings", 0), "downscale_factor": L("iclorafile", 1)},
         outputs=[("frames", "IMAGE"), ("width", "INT"), ("height", "INT"), ("length", "INT"),
                  ("fps", "FLOAT"), ("fps_int", "INT"), ("source_audio", "AUDIO"), ("report", "STRING")],
     ),
     "control": dict(
         type="RV2V_Control", title="Control video (canny / depth / pose / given)", group="Control",
-        pos=(960, 360), size=(340, 220),
+        pos=(520, 440), size=(380, 480),
         widgets=[("width", 896), ("height", 512), ("length", 121), ("canny_low", 92), ("canny_high", 200),
                  ("canny_resolution", 512), ("depth_model", "video_depth_anything_vits.pth"),
                  ("depth_input_size", 518), ("bbox_detector", "yolox_l.onnx"),
                  ("pose_estimator", "dw-ll_ucoco_384_bs5.torchscript.pt"), ("detect_body", True),
                  ("detect_hand", True), ("detect_face", True), ("composite_mode", "all"),
                  ("depth_weight", 0.5), ("edge_weight", 1.0), ("pose_weight", 1.0),
-                 ("download_missing", False)],
+                 ("download_missing", False), ("preview", True)],
         inputs={"settings": L("settings", 0), "frames": L("plan", 0), "width": L("plan", 1),
                 "height": L("plan", 2), "length": L("plan", 3)},
         outputs=[("control", "IMAGE")],
     ),
     "pos": dict(
-        type="CLIPTextEncode", title="Prompt", group="Generate", pos=(1360, 120), size=(300, 90),
+        type="CLIPTextEncode", title="Prompt", group="Generate", pos=(1400, 120), size=(300, 90),
         widgets=[("text", "")], inputs={"text": L("settings", 1), "clip": L("te", 0)},
         outputs=[("CONDITIONING", "CONDITIONING")],
     ),
     "neg": dict(
-        type="CLIPTextEncode", title="Negative prompt", group="Generate", pos=(1360, 250), size=(300, 90),
+        type="CLIPTextEncode", title="Negative prompt", group="Generate", pos=(1400, 250), size=(300, 90),
         widgets=[("text", "")], inputs={"text": L("settings", 2), "clip": L("te", 0)},
         outputs=[("CONDITIONING", "CONDITIONING")],
     ),
     "cond": dict(
-        type="LTXVConditioning", title="Frame rate conditioning", group="Generate", pos=(1360, 380),
+        type="LTXVConditioning", title="Frame rate conditioning", group="Generate", pos=(1400, 380),
         size=(300, 80), widgets=[("frame_rate", 24.0)],
         inputs={"positive": L("pos", 0), "negative": L("neg", 0), "frame_rate": L("plan", 4)},
         outputs=[("positive", "CONDITIONING"), ("negative", "CONDITIONING")],
     ),
     "init": dict(
         type="RV2V_VideoInit", title="Start latents (empty or preserved video)", group="Generate",
-        pos=(1360, 500), size=(300, 220),
+        pos=(1400, 500), size=(300, 220),
         widgets=[("width", 896), ("height", 512), ("length", 121), ("fps", 24.0)],
         inputs={"settings": L("settings", 0), "vae": L("ckpt", 2), "audio_vae": L("audiovae", 0),
                 "frames": L("plan", 0), "width": L("plan", 1), "height": L("plan", 2), "length": L("plan", 3),
@@ -148,72 +149,77 @@ NODES = {
     ),
     "image": dict(
         type="RV2V_ReferenceImage", title="Reference image (first frame)", group="Generate",
-        pos=(1700, 120), size=(300, 110), widgets=[("strength", 1.0)],
+        pos=(1740, 120), size=(300, 110), widgets=[("strength", 1.0)],
         inputs={"vae": L("ckpt", 2), "latent": L("init", 0), "settings": L("settings", 0)},
         outputs=[("latent", "LATENT")],
     ),
     "guide": dict(
         type="RV2V_ICLoRAGuide", title="IC-LoRA guide (control video)", group="Generate",
-        pos=(1700, 270), size=(300, 200), widgets=[("downscale_factor", 2), ("video_strength", 0.6)],
+        pos=(1740, 270), size=(300, 200), widgets=[("downscale_factor", 2), ("video_strength", 0.6)],
         inputs={"positive": L("cond", 0), "negative": L("cond", 1), "vae": L("ckpt", 2),
-                "latent": L("image", 0), "control": L("control", 0), "downscale_factor": L("iclora", 1),
+                "latent": L("image", 0), "control": L("control", 0), "downscale_factor": L("iclorafile", 1),
                 "settings": L("settings", 0)},
         outputs=[("positive", "CONDITIONING"), ("negative", "CONDITIONING"), ("latent", "LATENT")],
     ),
     "concat": dict(
         type="LTXVConcatAVLatent", title="Join video + audio latents", group="Generate",
-        pos=(1700, 510), size=(300, 60),
+        pos=(1740, 510), size=(300, 60),
         inputs={"video_latent": L("guide", 2), "audio_latent": L("init", 1)}, outputs=[("latent", "LATENT")],
     ),
     "guider": dict(
-        type="CFGGuider", title="CFG 1", group="Generate", pos=(2040, 120), size=(260, 100),
+        type="CFGGuider", title="CFG 1", group="Generate", pos=(2080, 120), size=(260, 100),
         widgets=[("cfg", 1.0)],
         inputs={"model": L("iclora", 0), "positive": L("guide", 0), "negative": L("guide", 1)},
         outputs=[("GUIDER", "GUIDER")],
     ),
     "sampler": dict(
-        type="KSamplerSelect", title="Sampler", group="Generate", pos=(2040, 260), size=(260, 60),
+        type="KSamplerSelect", title="Sampler", group="Generate", pos=(2080, 260), size=(260, 60),
         widgets=[("sampler_name", "euler_ancestral_cfg_pp")], outputs=[("SAMPLER", "SAMPLER")],
     ),
     "noise": dict(
-        type="RandomNoise", title="Noise (seed from Settings)", group="Generate", pos=(2040, 360),
+        type="RandomNoise", title="Noise (seed from Settings)", group="Generate", pos=(2080, 360),
         size=(260, 82), widgets=[("noise_seed", 42), (None, "fixed")],
         inputs={"noise_seed": L("settings", 3)}, outputs=[("NOISE", "NOISE")],
     ),
     "schedule": dict(
-        type="RV2V_Schedule", title="Distilled sigmas", group="Generate", pos=(2040, 480), size=(260, 100),
+        type="RV2V_Schedule", title="Distilled sigmas", group="Generate", pos=(2080, 480), size=(260, 100),
         widgets=[("mode", "anchored"), ("strength_without_preserve", False)],
         inputs={"settings": L("settings", 0)}, outputs=[("sigmas", "SIGMAS")],
     ),
     "sample": dict(
-        type="SamplerCustomAdvanced", title="Sample", group="Generate", pos=(2040, 620), size=(260, 120),
+        type="SamplerCustomAdvanced", title="Sample", group="Generate", pos=(2080, 620), size=(260, 120),
         inputs={"noise": L("noise", 0), "guider": L("guider", 0), "sampler": L("sampler", 0),
                 "sigmas": L("schedule", 0), "latent_image": L("concat", 0)},
         outputs=[("output", "LATENT"), ("denoised_output", "LATENT")],
     ),
     "separate": dict(
-        type="LTXVSeparateAVLatent", title="Split video / audio", group="Output", pos=(2360, 120),
+        type="LTXVSeparateAVLatent", title="Split video / audio", group="Output", pos=(2400, 120),
         size=(260, 60), inputs={"av_latent": L("sample", 0)},
         outputs=[("video_latent", "LATENT"), ("audio_latent", "LATENT")],
     ),
     "crop": dict(
-        type="LTXVCropGuides", title="Remove guide frames", group="Output", pos=(2360, 220), size=(260, 80),
+        type="LTXVCropGuides", title="Remove guide frames", group="Output", pos=(2400, 220), size=(260, 80),
         inputs={"positive": L("guide", 0), "negative": L("guide", 1), "latent": L("separate", 0)},
         outputs=[("positive", "CONDITIONING"), ("negative", "CONDITIONING"), ("latent", "LATENT")],
     ),
     "decode": dict(
-        type="VAEDecode", title="Decode video", group="Output", pos=(2360, 340), size=(260, 50),
+        type="VAEDecode", title="Decode video", group="Output", pos=(2400, 340), size=(260, 50),
         inputs={"samples": L("crop", 2), "vae": L("ckpt", 2)}, outputs=[("IMAGE", "IMAGE")],
     ),
     "audiodecode": dict(
-        type="LTXVAudioVAEDecode", title="Decode audio", group="Output", pos=(2360, 430), size=(260, 50),
+        type="LTXVAudioVAEDecode", title="Decode audio", group="Output", pos=(2400, 430), size=(260, 50),
         inputs={"samples": L("separate", 1), "audio_vae": L("audiovae", 0)}, outputs=[("Audio", "AUDIO")],
     ),
     "save": dict(
-        type="RV2V_SaveMP4", title="Save MP4", group="Output", pos=(2660, 120), size=(420, 520),
+        type="RV2V_SaveMP4", title="Save MP4", group="Output", pos=(2700, 120), size=(420, 520),
         widgets=[("filename_prefix", "LTX23_RV2V"), ("crf_override", -1)],
         inputs={"images": L("decode", 0), "settings": L("settings", 0), "audio": L("audiodecode", 0)},
         outputs=[("path", "STRING")],
+    ),
+    "iclorafile": dict(
+        type="RV2V_ICLoRAFile", title="Union Control IC-LoRA file (downscale factor)", group="Models",
+        pos=(960, 380), size=(380, 80), widgets=[("lora_name", UNION_LORA)],
+        outputs=[("ic_lora", "RV2V_ICLORA"), ("downscale_factor", "INT")],
     ),
 }
 
@@ -223,7 +229,7 @@ SOCKETS = {
     "RV2V_Control": [("settings", "RV2V_SETTINGS"), ("frames", "IMAGE")],
     "RV2V_Schedule": [("settings", "RV2V_SETTINGS")],
     "LoraLoaderModelOnly": [("model", "MODEL")],
-    "RV2V_ICLoRALoader": [("model", "MODEL")],
+    "RV2V_ICLoRALoader": [("model", "MODEL"), ("ic_lora", "RV2V_ICLORA")],
     "CLIPTextEncode": [("clip", "CLIP")],
     "LTXVConditioning": [("positive", "CONDITIONING"), ("negative", "CONDITIONING")],
     "RV2V_VideoInit": [("settings", "RV2V_SETTINGS"), ("vae", "VAE"), ("audio_vae", "VAE"),
@@ -250,30 +256,36 @@ WIDGET_TYPES = {  # type of widget inputs that get linked (UI input entry type)
 
 GROUPS = {
     "Settings": ((20, 40, 460, 980), "#3f789e"),
-    "Models": ((500, 40, 420, 720), "#8a8a3f"),
-    "Control": ((940, 40, 380, 580), "#3f8a5a"),
-    "Generate": ((1340, 40, 980, 740), "#6b3f8a"),
-    "Output": ((2340, 40, 760, 640), "#8a4f3f"),
+    "Inputs": ((500, 40, 420, 300), "#3f6a8a"),
+    "Control": ((500, 360, 420, 580), "#3f8a5a"),
+    "Models": ((940, 40, 420, 820), "#8a8a3f"),
+    "Generate": ((1380, 40, 980, 740), "#6b3f8a"),
+    "Output": ((2380, 40, 760, 640), "#8a4f3f"),
 }
 
 NOTES = [
     ((20, 1040, 460, 260), "How to use",
      "1. Upload the reference video in **Settings → input_video** (or type a URL in API prompts).\n"
      "2. Write the **prompt**. Optional: **input_image** anchors the first frame.\n"
-     "3. Queue. The MP4 appears in **Save MP4** and in ComfyUI's output folder.\n\n"
+     "3. Optional: **▶ Preview control video** on the Control node checks the control video first.\n"
+     "4. Queue. The MP4 appears in **Save MP4** and in ComfyUI's output folder.\n\n"
+     "Problems with the settings are listed in red under the Settings node before you queue.\n"
      "Precomputed control video: set **control_video_url** and turn on **skip_control_preprocess**.\n"
      "True video-to-video: also turn on **preserve_original_video** and lower **strength** (0.5 keeps ~half)."),
-    ((500, 780, 420, 300), "Model files",
+    ((940, 880, 420, 300), "Model files",
      f"- `models/checkpoints/{CKPT}`\n"
      f"- `models/loras/{DISTILLED_LORA}` (strength 0.5)\n"
      f"- `models/loras/{UNION_LORA}` (strength 1.0)\n"
      f"- `models/text_encoders/{TEXT_ENCODER}` (Gemma 3 12B; fp8/fp4 variants also work)\n\n"
      "Download from Hugging Face: Lightricks/LTX-2.3, Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control, "
      "Comfy-Org/ltx-2 (split_files/text_encoders)."),
-    ((940, 640, 380, 200), "Control",
+    ((500, 960, 420, 240), "Control",
      "The control video the IC-LoRA follows. Default: canny edges 92/200 at a 512 px shorter side, "
-     "exactly like the official workflow's controlnet_aux node. With skip_control_preprocess the given "
-     "control video is used, resampled to the output size and frame count."),
+     "exactly like the official workflow's controlnet_aux node (Settings → control_type also offers depth, "
+     "pose and an experimental composite). With skip_control_preprocess the given control video is used, "
+     "resampled to the output size and frame count.\n\n"
+     "**▶ Preview control video** (button on the Control node) runs only Settings → Reference planning → "
+     "Control and plays the result in the node: no model is loaded."),
 ]
 
 
