@@ -443,7 +443,8 @@ def test_error_for_truncated_mp4(tmp_path):
 
 
 def test_error_for_audio_only_file(clips):
-    with pytest.raises(MediaError, match=r"input_video: 'audio_only.m4a' has no video stream \(found: audio\)"):
+    with pytest.raises(MediaError, match=r"input_video: 'audio_only.m4a' has no video stream \(only audio; it is an audio "
+                                         r"file\); give a video file"):
         media.decode_video(clips["audio_only"], label="input_video")
     with pytest.raises(MediaError, match="has no video stream"):
         media.probe_video(clips["audio_only"], label="input_video")

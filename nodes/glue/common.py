@@ -8,7 +8,7 @@ import comfy.utils
 import folder_paths
 from comfy_api.latest import io
 
-from ..pure import sources
+from ..pure import media, params, sources
 
 CATEGORY = "LTX-2.3 Reference V2V"
 
@@ -20,20 +20,57 @@ def media_cache_dir() -> str:
 
 
 def fetch_policy() -> sources.FetchPolicy:
-    """Operator settings for URL fetching (environment variables)."""
-    allow = os.environ.get("RV2V_ALLOW_PRIVATE_URLS", "").strip().lower() in ("1", "true", "yes")
-    max_mb = os.environ.get("RV2V_MAX_DOWNLOAD_MB", "").strip()
-    max_bytes = int(float(max_mb) * 1024 * 1024) if max_mb else sources.DEFAULT_MAX_BYTES
-    return sources.FetchPolicy(max_bytes=max_bytes, allow_private=allow)
+    """Operator settings for URL fetching (environment variables, read on every
+    call): RV2V_ALLOW_PRIVATE_URLS, RV2V_ALLOWED_URL_NETWORKS, RV2V_MAX_DOWNLOAD_MB,
+    RV2V_DOWNLOAD_TIMEOUT_S, RV2V_DOWNLOAD_READ_TIMEOUT_S, RV2V_MAX_REDIRECTS."""
+    return sources.policy_from_env(os.environ)
+
+
+def decode_limits() -> media.DecodeLimits:
+    """Operator limits for decoding media (environment variables, read on every
+    call): RV2V_MAX_VIDEO_SECONDS, RV2V_MAX_VIDEO_SIDE, RV2V_MAX_VIDEO_PIXELS,
+    RV2V_MAX_VIDEO_FRAMES, RV2V_MAX_IMAGE_PIXELS. The media functions use the
+    same values when given no limits."""
+    return media.DecodeLimits.from_env(os.environ)
+
+
+def _media_kind(field: str) -> str | None:
+    """'video' or 'image' for a media parameter's name, else None."""
+    p = next((q for q in params.PARAMS if q.name == field), None)
+    return p.media if p is not None and p.kind == "media" else None
+
+
+def decode_check(field: str, kind: str | None, source: str | None = None):
+    """A check for sources.resolve: decode-checks a fetched file (within the
+    limits) before it enters the cache, so content is judged by decoding. Its
+    MediaError names ``source`` (the URL) rather than the temp file."""
+    if kind not in ("video", "image"):
+        return None
+
+    def check(path: str) -> None:
+        try:
+            if kind == "video":
+                media.probe_video(path, label=field, limits=decode_limits())
+            else:
+                media.load_image(path, label=field, limits=decode_limits())
+        except media.MediaError as exc:
+            if source is None:
+                raise
+            raise media.MediaError(source, exc.reason, label=field) from None
+    return check
 
 
 def resolve_media(value: str, field: str) -> str:
-    """A media field value (input-folder name, URL or data: URI) -> local path."""
+    """A media field value (input-folder name, URL or data: URI) -> local path.
+    Downloads and data: URIs are decode-checked before they are cached (a
+    failure raises media.MediaError and leaves no file)."""
     path = sources.resolve(
         value, field,
         input_dir=folder_paths.get_input_directory(),
         cache_dir=media_cache_dir(),
         policy=fetch_policy(),
+        check=decode_check(field, _media_kind(field),
+                           "data: URI" if sources.kind_of(value or "") == "data" else (value or "").strip()),
     )
     return str(path)
 

@@ -25,6 +25,7 @@ Frame selection (see :func:`decode_video`):
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -44,6 +45,8 @@ __all__ = [
     "VIDEO_QUALITY_CRF",
     "MediaError",
     "MediaCancelled",
+    "DecodeLimits",
+    "NO_LIMITS",
     "VideoInfo",
     "DecodeReport",
     "EncodeReport",
@@ -69,6 +72,7 @@ StopFn = Callable[[], bool]
 PathLike = Union[str, "os.PathLike[str]"]
 
 _DEFAULT_FPS = 24.0  # used only when a file carries no usable frame rate at all
+_log = logging.getLogger(__name__)
 _DECODE_CHUNK = 8  # frames converted/resized together
 _ZERO_FRAMES = "has a video stream but no decodable frames (zero frames; truncated or damaged?)"
 
@@ -105,6 +109,133 @@ class MediaCancelled(RuntimeError):
 def _describe(path: Optional[str], label: Optional[str]) -> str:
     name = repr(os.path.basename(path) or path) if path else "<no file>"
     return f"{label}: {name}" if label else name
+
+
+# =========================================================================== limits
+
+#: Environment variables of the decoding limits (named in the error messages).
+ENV_MAX_SECONDS = "RV2V_MAX_VIDEO_SECONDS"
+ENV_MAX_SIDE = "RV2V_MAX_VIDEO_SIDE"
+ENV_MAX_PIXELS = "RV2V_MAX_VIDEO_PIXELS"
+ENV_MAX_FRAMES = "RV2V_MAX_VIDEO_FRAMES"
+ENV_MAX_IMAGE_PIXELS = "RV2V_MAX_IMAGE_PIXELS"
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Limits checked from the container/stream metadata before any frame is
+    decoded, and again while decoding (metadata can lie). ``None`` = no limit.
+
+    Defaults: the model makes at most 481 frames at 1-60 fps (at most 481 s of
+    reference at 1 fps), at a shorter side of at most 704 px, so
+    ``max_seconds=600`` (10 minutes) covers every useful reference;
+    ``max_frames=36000`` is 10 minutes at 60 fps (it binds only for high-frame
+    -rate footage or lying metadata); ``max_side=4096`` and
+    ``max_pixels=4096*2304`` (9.4 MP) admit UHD/DCI 4K in any orientation
+    while refusing 8K and huge squares, whose frames cost ~0.1-0.4 GB each
+    as float RGB before resizing. Still images get ``max_image_pixels``
+    (100 MP: a large camera photo; refuses decompression bombs).
+    """
+
+    max_seconds: Optional[float] = 600.0
+    max_side: Optional[int] = 4096
+    max_pixels: Optional[int] = 4096 * 2304
+    max_frames: Optional[int] = 36_000
+    max_image_pixels: Optional[int] = 100_000_000
+
+    @classmethod
+    def from_env(cls, environ=None) -> "DecodeLimits":
+        """Limits from ``RV2V_MAX_VIDEO_SECONDS``, ``RV2V_MAX_VIDEO_SIDE``,
+        ``RV2V_MAX_VIDEO_PIXELS``, ``RV2V_MAX_VIDEO_FRAMES`` and
+        ``RV2V_MAX_IMAGE_PIXELS`` (unset: the default; ``0``/``none``: no
+        limit; an invalid value is logged and the default used)."""
+        env = os.environ if environ is None else environ
+        base = cls()
+
+        def read(name, default, integer):
+            raw = str(env.get(name, "") or "").strip().lower()
+            if not raw:
+                return default
+            if raw in ("0", "none", "off", "unlimited"):
+                return None
+            try:
+                value = float(raw)
+            except ValueError:
+                value = math.nan
+            if not math.isfinite(value) or value < 0:
+                _log.warning("%s=%r is not a number >= 0; using the default %s", name, raw, default)
+                return default
+            if value == 0:
+                return None
+            return max(1, int(value)) if integer else value
+
+        return cls(
+            max_seconds=read(ENV_MAX_SECONDS, base.max_seconds, False),
+            max_side=read(ENV_MAX_SIDE, base.max_side, True),
+            max_pixels=read(ENV_MAX_PIXELS, base.max_pixels, True),
+            max_frames=read(ENV_MAX_FRAMES, base.max_frames, True),
+            max_image_pixels=read(ENV_MAX_IMAGE_PIXELS, base.max_image_pixels, True),
+        )
+
+
+#: No limits at all (tests, trusted batch use).
+NO_LIMITS = DecodeLimits(None, None, None, None, None)
+
+
+def _limits(limits: Optional[DecodeLimits]) -> DecodeLimits:
+    return DecodeLimits.from_env() if limits is None else limits
+
+
+def _over(path, label, what: str, limit: str, env: str, advice: str) -> MediaError:
+    return MediaError(path, f"{what}, which exceeds the limit of {limit} ({env}); {advice} or raise the limit "
+                            f"(0 = no limit)", label=label)
+
+
+def _check_size(path, label, width: int, height: int, lim: DecodeLimits, image: bool = False) -> None:
+    """Frame size against the side/pixel limits (images: the image pixel limit)."""
+    if width <= 0 or height <= 0:
+        return
+    size = f"is {width}x{height}"
+    if image:
+        if lim.max_image_pixels is not None and width * height > lim.max_image_pixels:
+            raise _over(path, label, f"{size} ({width * height / 1e6:.1f} megapixels)",
+                        f"{lim.max_image_pixels} pixels", ENV_MAX_IMAGE_PIXELS, "downscale the image")
+        return
+    if lim.max_side is not None and max(width, height) > lim.max_side:
+        raise _over(path, label, f"{size}: its long side ({max(width, height)} px)",
+                    f"{lim.max_side} px", ENV_MAX_SIDE, "downscale the video")
+    if lim.max_pixels is not None and width * height > lim.max_pixels:
+        raise _over(path, label, f"{size} ({width * height / 1e6:.1f} megapixels a frame)",
+                    f"{lim.max_pixels} pixels", ENV_MAX_PIXELS, "downscale the video")
+
+
+def _check_length(path, label, lim: DecodeLimits, *, width: int, height: int, frames: Optional[int],
+                  exact: bool, seconds: Optional[float], fps: Optional[float]) -> None:
+    """Duration and frame count (from metadata) against the limits."""
+    size = f"{width}x{height}" if width > 0 and height > 0 else "a video"
+    rate = f" at {fps:g} fps" if fps else ""
+    if lim.max_seconds is not None and seconds is not None and seconds > lim.max_seconds:
+        count = f", {'' if exact else '~'}{frames} frames" if frames else ""
+        raise _over(path, label, f"is {seconds:.1f} s long ({size}{count}{rate})",
+                    f"{lim.max_seconds:g} s", ENV_MAX_SECONDS, "trim the clip")
+    if lim.max_frames is not None and frames is not None and frames > lim.max_frames:
+        length = f", {seconds:.1f} s{rate}" if seconds else ""
+        raise _over(path, label, f"is {size} with {'' if exact else 'about '}{frames} frames{length}",
+                    f"{lim.max_frames} frames", ENV_MAX_FRAMES, "trim the clip")
+
+
+def _check_stream_metadata(container, vs, path, label, lim: DecodeLimits) -> None:
+    """All limits from container/stream metadata, before decoding a frame."""
+    cc = vs.codec_context
+    width, height = int(cc.width or 0), int(cc.height or 0)
+    _check_size(path, label, width, height, lim)
+    rate, _ = _stream_rate(vs)
+    seconds = _stream_duration(vs, container)
+    frames, exact = int(vs.frames or 0), bool(vs.frames)
+    if not frames and seconds and rate:
+        frames = int(round(seconds * float(rate)))
+    _check_length(path, label, lim, width=width, height=height, frames=frames or None, exact=exact,
+                  seconds=seconds, fps=float(rate) if rate else None)
 
 
 # =========================================================================== data
@@ -249,8 +380,20 @@ def uniform_indices(n_src: int, n_out: int) -> List[int]:
 # =========================================================================== opening & probing
 
 
+#: Demuxers refused even though FFmpeg can open them: they read other files
+#: or URLs named inside the file (playlists, concat scripts, SDP) or render
+#: arbitrary text/bytes as pictures (tty, bin, ...), so a text file or a
+#: playlist would otherwise "decode" as a video.
+_REFUSED_FORMATS = frozenset((
+    "hls", "concat", "dash", "sdp", "rtsp", "rtp", "sap", "lavfi", "ffmetadata", "imf",
+    "tty", "bin", "xbin", "adf", "idf", "data",
+))
+
+
 def _open_input(path: PathLike, label: Optional[str]):
-    """``av.open`` with the common failures turned into :class:`MediaError`."""
+    """``av.open`` with the common failures turned into :class:`MediaError`.
+    Only the ``file`` protocol is allowed (no nested network access from
+    playlists and the like) and indirection/text demuxers are refused."""
     p = os.fspath(path)
     if not os.path.exists(p):
         raise MediaError(p, "does not exist", label=label)
@@ -259,22 +402,70 @@ def _open_input(path: PathLike, label: Optional[str]):
     if os.path.getsize(p) == 0:
         raise MediaError(p, "is an empty file (0 bytes)", label=label)
     try:
-        return av.open(p, "r", metadata_errors="replace")
-    except (av.FFmpegError, OSError) as exc:
+        container = av.open(p, "r", metadata_errors="replace", container_options={"protocol_whitelist": "file"})
+    except av.EOFError as exc:
+        raise MediaError(p, "ends before any media data (End of file): it has zero frames or is truncated",
+                         label=label) from exc
+    except (av.FFmpegError, OSError, ValueError, RuntimeError, MemoryError) as exc:
         raise MediaError(p, f"is not a readable media file or is damaged/truncated ({_short(exc)})",
                          label=label) from exc
+    names = set(str(container.format.name or "").split(","))
+    if names & _REFUSED_FORMATS:
+        container.close()
+        raise MediaError(p, f"is not a video or image file (FFmpeg reads it as "
+                            f"{container.format.long_name or container.format.name!r}, which is refused)",
+                         label=label)
+    return container
 
 
 def _short(exc: BaseException) -> str:
-    text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc).strip()) or type(exc).__name__
+    if isinstance(exc, av.FFmpegError) and getattr(exc, "strerror", None):
+        text = str(exc.strerror).strip()  # without the file name (may be a server path)
+    else:
+        text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc).strip()) or type(exc).__name__
     return text if len(text) < 200 else text[:197] + "..."
 
 
+def _require_decoder(stream, path, label, kind: str) -> None:
+    """A stream FFmpeg has no decoder for (unknown or damaged codec id)."""
+    if stream.codec_context is None:
+        codec = getattr(getattr(stream, "codec", None), "name", None) or "unknown"
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise MediaError(path, f"has {article} {kind} stream in a format that cannot be decoded (codec: {codec}; "
+                               "damaged file or unsupported codec)", label=label)
+
+
+def _audio_stream(container):
+    """The first decodable audio stream, or None."""
+    for stream in container.streams.audio:
+        if stream.codec_context is not None:
+            return stream
+    return None
+
+
+def _is_cover_art(stream) -> bool:
+    try:
+        return bool(int(stream.disposition) & 1024)  # AV_DISPOSITION_ATTACHED_PIC
+    except (AttributeError, TypeError, ValueError):  # pragma: no cover - older PyAV
+        return False
+
+
 def _video_stream(container, path: str, label: Optional[str]):
-    if not container.streams.video:
-        kinds = sorted({s.type for s in container.streams}) or ["no streams at all"]
-        raise MediaError(path, f"has no video stream (found: {', '.join(kinds)})", label=label)
-    return container.streams.video[0]
+    """The first video stream that is not an attached picture (cover art)."""
+    for stream in container.streams.video:
+        if not _is_cover_art(stream):
+            _require_decoder(stream, path, label, "video")
+            return stream
+    kinds = sorted({s.type for s in container.streams})
+    if not kinds:
+        detail = "the file contains no streams at all: empty, truncated or not a media file"
+    elif container.streams.video:
+        detail = "only cover art; it is an audio file" if container.streams.audio else "only an attached picture"
+    elif kinds == ["audio"]:
+        detail = "only audio; it is an audio file"
+    else:
+        detail = "found: " + ", ".join(kinds)
+    raise MediaError(path, f"has no video stream ({detail}); give a video file", label=label)
 
 
 def _stream_rate(stream) -> Tuple[Optional[Fraction], bool]:
@@ -306,16 +497,23 @@ def _frame_rotation(frame) -> int:
     return int(round((rot or 0) / 90.0)) * 90 % 360
 
 
-def probe_video(path: PathLike, *, label: Optional[str] = None) -> VideoInfo:
+def probe_video(path: PathLike, *, label: Optional[str] = None,
+                limits: Optional[DecodeLimits] = None) -> VideoInfo:
     """Read a video's metadata without decoding it (only the first frame is
-    decoded, to confirm that it decodes and to read its rotation)."""
+    decoded, to confirm that it decodes and to read its rotation).
+
+    ``limits`` (default: :meth:`DecodeLimits.from_env`) are checked against the
+    metadata before the first frame is decoded, and against the decoded
+    frame's size; an exceeded limit is a :class:`MediaError` naming it."""
     p = os.fspath(path)
+    lim = _limits(limits)
     with _open_input(p, label) as container:
         vs = _video_stream(container, p, label)
+        _check_stream_metadata(container, vs, p, label, lim)
         rate, rate_guess = _stream_rate(vs)
         duration = _stream_duration(vs, container)
         count, exact = int(vs.frames or 0), bool(vs.frames)
-        if rate is None and count and duration:
+        if rate is None and count and duration and duration > 0:
             rate, rate_guess = Fraction(count / duration).limit_denominator(1001), True
         fps = float(rate) if rate is not None else _DEFAULT_FPS
         if not count:
@@ -325,15 +523,16 @@ def probe_video(path: PathLike, *, label: Optional[str] = None) -> VideoInfo:
         first = _first_frame(container, vs, p, label)
         rotation = _frame_rotation(first)
         cw, ch = first.width, first.height
+        _check_size(p, label, cw, ch, lim)
         w, h = (ch, cw) if rotation in (90, 270) else (cw, ch)
-        audio = container.streams.audio[0] if container.streams.audio else None
+        audio = _audio_stream(container)
         return VideoInfo(
             path=p, width=w, height=h, coded_width=cw, coded_height=ch, rotation=rotation,
             fps=fps, fps_is_guess=rate_guess, frame_count=max(count, 1), frame_count_exact=exact,
             duration=float(duration), codec=vs.codec_context.name,
             pix_fmt=vs.codec_context.pix_fmt, has_audio=audio is not None,
-            audio_sample_rate=int(audio.rate) if audio is not None and audio.rate else None,
-            audio_channels=int(audio.channels) if audio is not None else None,
+            audio_sample_rate=int(audio.codec_context.sample_rate or 0) or None if audio is not None else None,
+            audio_channels=int(audio.codec_context.channels or 0) if audio is not None else None,
             audio_codec=audio.codec_context.name if audio is not None else None,
         )
 
@@ -357,7 +556,8 @@ def _decode_frames(container, stream, path, label, warnings: List[str]) -> Itera
             return
         except (av.FFmpegError, OSError) as exc:
             if got == 0:
-                raise MediaError(path, f"could not be decoded ({_short(exc)})", label=label) from exc
+                raise MediaError(path, f"could not be decoded ({_short(exc)}); the file is damaged or truncated, "
+                                       "or uses an unsupported codec", label=label) from exc
             warnings.append(f"decoding stopped after {got} frames: {_short(exc)} (file damaged or truncated?)")
             return
         got += 1
@@ -591,6 +791,7 @@ def decode_video(
     progress: Optional[ProgressFn] = None,
     should_stop: Optional[StopFn] = None,
     label: Optional[str] = None,
+    limits: Optional[DecodeLimits] = None,
 ) -> Tuple[torch.Tensor, DecodeReport]:
     """Decode a video into float32 ``[N, H, W, 3]`` frames in ``[0, 1]``.
 
@@ -615,7 +816,10 @@ def decode_video(
     polled for every decoded frame and a true result raises
     :class:`MediaCancelled`. Decoding stops as soon as every output is known.
     Raises :class:`MediaError` (messages prefixed with ``label``) for unusable
-    files.
+    files. ``limits`` (default: :meth:`DecodeLimits.from_env`) are checked
+    against the metadata before decoding and enforced again on the decoded
+    frames (count, timestamps, size); a frame whose size differs from the
+    first frame's is scaled to it.
     """
     p = os.fspath(path)
     mode = str(mode).lower()
@@ -628,19 +832,21 @@ def decode_video(
     resizer = _make_resizer(resize, short_side, size, resize_method)
     n_out = None if num_frames is None else int(num_frames)
 
+    lim = _limits(limits)
     with _open_input(p, label) as container:
         vs = _video_stream(container, p, label)
+        _check_stream_metadata(container, vs, p, label, lim)
         vs.thread_type = "AUTO"
         src_rate, info_count, est_count = _source_timing(container, vs)
         out_rate = src_rate if (fps_out is None or mode != "time") else _as_fraction(fps_out, "fps_out")
         selector, estimate, est_count = _make_selector(mode, n_out, out_rate, src_rate, info_count,
-                                                       est_count, p, label)
+                                                       est_count, p, label, lim)
         writer = _OutputWriter(n_out, estimate, resizer, chunk_size, progress, estimate)
         report = DecodeReport(path=p, mode=mode, source_fps=float(src_rate), source_frame_count=est_count,
                               source_frame_count_exact=bool(info_count), source_width=0, source_height=0,
                               fps_out=float(out_rate), num_frames=0, width=0, height=0)
         if _run_selection(container, vs, selector, writer, src_rate, autorotate, should_stop,
-                          p, label, report) == 0:
+                          p, label, report, lim) == 0:
             raise MediaError(p, _ZERO_FRAMES, label=label)
 
     frames = writer.result()
@@ -659,29 +865,34 @@ def _source_timing(container, vs) -> Tuple[Fraction, int, int]:
     info_count = int(vs.frames or 0)
     duration = _stream_duration(vs, container)
     if rate is None:
-        rate = (Fraction(info_count / duration).limit_denominator(1001) if info_count and duration
+        rate = (Fraction(info_count / duration).limit_denominator(1001) if info_count and duration and duration > 0
                 else Fraction(_DEFAULT_FPS))
+        if rate <= 0:
+            rate = Fraction(_DEFAULT_FPS)
     est_count = info_count or max(1, int(round((duration or 0.0) * float(rate))))
     return rate, info_count, est_count
 
 
-def _make_selector(mode, n_out, out_rate, src_rate, info_count, est_count, path, label):
+def _make_selector(mode, n_out, out_rate, src_rate, info_count, est_count, path, label, lim):
     """``(selector, output length estimate, source frame count)`` for a mode."""
     if mode == "time":
         estimate = n_out or max(1, int(math.ceil(est_count * out_rate / src_rate)))
         return _TimeSelector(out_rate, n_out), estimate, est_count
     if mode == "uniform":
-        exact = max(1, info_count or _count_packets(path, label))
+        exact = max(1, info_count or _count_packets(path, label, lim))
         return _IndexSelector(uniform_indices(exact, n_out)), n_out, exact
     if n_out is not None:
         return _IndexSelector(list(range(n_out))), n_out, est_count
     return _AllSelector(), est_count, est_count
 
 
-def _run_selection(container, vs, selector, writer, src_rate, autorotate, should_stop, path, label, report):
+def _run_selection(container, vs, selector, writer, src_rate, autorotate, should_stop, path, label, report,
+                   lim: DecodeLimits = NO_LIMITS):
     """The decode loop shared by all modes; fills ``report`` in place and
-    returns the number of decoded frames."""
+    returns the number of decoded frames. Enforces the frame-count, duration
+    and size limits on what is actually decoded."""
     rotation, first_pts, prev_t = 0, None, None
+    size0 = None
     last_duration = 1 / src_rate
     converted: list = []  # [frame, array] of the last converted frame
     count = 0
@@ -692,11 +903,22 @@ def _run_selection(container, vs, selector, writer, src_rate, autorotate, should
         if count == 0:
             rotation = _frame_rotation(frame) if autorotate else 0
             w, h = frame.width, frame.height
+            _check_size(path, label, w, h, lim)
+            size0 = (w, h)
             report.source_width, report.source_height = (h, w) if rotation in (90, 270) else (w, h)
+        elif (frame.width, frame.height) != size0:  # size change mid-stream: keep one output size
+            frame = _rescaled(frame, size0)
+        if lim.max_frames is not None and count >= lim.max_frames:
+            raise _over(path, label, f"has more than {lim.max_frames} frames (decoding stopped there; the "
+                                     f"metadata said {report.source_frame_count})",
+                        f"{lim.max_frames} frames", ENV_MAX_FRAMES, "trim the clip")
         if first_pts is None:
             first_pts, t = (frame.pts if frame.pts is not None else 0), Fraction(0)
         else:
             t = _frame_time(frame, vs, first_pts, prev_t, src_rate)
+        if lim.max_seconds is not None and t > lim.max_seconds:
+            raise _over(path, label, f"runs past {float(t):.1f} s (decoding stopped there)",
+                        f"{lim.max_seconds:g} s", ENV_MAX_SECONDS, "trim the clip")
         prev_t = t
         if getattr(frame, "duration", None) and vs.time_base:
             last_duration = Fraction(frame.duration) * vs.time_base
@@ -719,6 +941,17 @@ def _run_selection(container, vs, selector, writer, src_rate, autorotate, should
         report.source_frame_count = count
         report.source_frame_count_exact = not report.truncated
     return count
+
+
+def _rescaled(frame, size: Tuple[int, int]):
+    """The frame scaled to ``size`` (same pixel format, timestamps kept)."""
+    out = frame.reformat(width=size[0], height=size[1])
+    out.pts = frame.pts
+    try:
+        out.time_base = frame.time_base
+    except (AttributeError, TypeError, ValueError):  # pragma: no cover
+        pass
+    return out
 
 
 def _frame_time(frame, vs, first_pts, prev_t: Fraction, src_rate) -> Fraction:
@@ -746,11 +979,22 @@ def _emit(emissions, writer: _OutputWriter, rotation: int, cache: list) -> None:
         writer.add(array, positions)
 
 
-def _count_packets(path: str, label: Optional[str]) -> int:
+def _count_packets(path: str, label: Optional[str], lim: DecodeLimits = NO_LIMITS) -> int:
     """Frame count by demuxing (no decoding) when the container has none."""
+    count = 0
     with _open_input(path, label) as container:
         vs = _video_stream(container, path, label)
-        return sum(1 for pkt in container.demux(vs) if pkt.size)
+        try:
+            for pkt in container.demux(vs):
+                if pkt.size:
+                    count += 1
+                    if lim.max_frames is not None and count > lim.max_frames:
+                        raise _over(path, label, f"has more than {lim.max_frames} frames",
+                                    f"{lim.max_frames} frames", ENV_MAX_FRAMES, "trim the clip")
+        except (av.FFmpegError, OSError) as exc:
+            if not count:
+                raise MediaError(path, f"could not be read ({_short(exc)})", label=label) from exc
+    return count
 
 
 # =========================================================================== audio
@@ -782,7 +1026,9 @@ def decode_audio(
     with _open_input(p, label) as container:
         if not container.streams.audio:
             return None
-        stream = container.streams.audio[0]
+        stream = _audio_stream(container)
+        if stream is None:
+            _require_decoder(container.streams.audio[0], p, label, "audio")
         origin = container.start_time / av.time_base if container.start_time is not None else 0.0
         if duration is None and stream.duration and stream.time_base:
             # Stop at the stream's declared end: AAC decoders emit the encoder's
@@ -840,22 +1086,33 @@ def _decode_audio_stream(container, stream, path, label, start, duration, sample
 # =========================================================================== images
 
 
-def load_image(path: PathLike, *, label: Optional[str] = None, alpha: str = "drop") -> torch.Tensor:
+def load_image(path: PathLike, *, label: Optional[str] = None, alpha: str = "drop",
+               limits: Optional[DecodeLimits] = None) -> torch.Tensor:
     """Load a still image (PNG, JPEG, WebP, ...; first frame of anything with
     a video stream) as float32 ``[1, H, W, 3]`` in ``[0, 1]``.
 
     Greyscale is expanded to RGB, 16-bit images keep their precision, palette
     images are expanded. Transparency: ``alpha="drop"`` ignores it (ComfyUI's
     LoadImage does the same), ``alpha="black"`` composites onto black.
-    EXIF orientation is not applied.
+    EXIF orientation is not applied. The pixel count is checked against
+    ``limits.max_image_pixels`` (default: :meth:`DecodeLimits.from_env`)
+    from the header before decoding, and again on the decoded picture.
     """
     if alpha not in ("drop", "black"):
         raise ValueError(f"alpha must be 'drop' or 'black', got {alpha!r}")
     p = os.fspath(path)
+    lim = _limits(limits)
     with _open_input(p, label) as container:
         if not container.streams.video:
-            raise MediaError(p, "is not an image (it has no picture stream)", label=label)
-        frame = _first_frame(container, container.streams.video[0], p, label)
+            kinds = sorted({s.type for s in container.streams}) or ["no streams at all"]
+            raise MediaError(p, f"is not an image (it has no picture stream; found: {', '.join(kinds)})",
+                             label=label)
+        stream = container.streams.video[0]
+        _require_decoder(stream, p, label, "picture")
+        cc = stream.codec_context
+        _check_size(p, label, int(cc.width or 0), int(cc.height or 0), lim, image=True)
+        frame = _first_frame(container, stream, p, label)
+        _check_size(p, label, frame.width, frame.height, lim, image=True)
         fmt = frame.format
         deep = max((c.bits for c in fmt.components), default=8) > 8
         has_alpha = fmt.has_palette or len(fmt.components) in (2, 4)
