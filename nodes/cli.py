@@ -462,12 +462,16 @@ def request_from_args(args) -> dict:
     body: dict = {}
     if args.request:
         try:
-            text = sys.stdin.read() if args.request == "-" else Path(args.request).read_text(encoding="utf-8")
-            body = json.loads(text)
-        except (OSError, ValueError) as exc:
+            raw = sys.stdin.buffer.read() if args.request == "-" else Path(args.request).read_bytes()
+        except OSError as exc:
             raise CliError(f"--request {args.request}: {exc}", EXIT_USAGE) from None
+        try:  # the API's own decoder: duplicate fields, too-long numbers and deep nesting name the field
+            body = api.parse_json_body(raw)
+        except api.ApiError as exc:
+            raise CliError(f"{exc.detail} (in --request {args.request})", EXIT_USAGE) from None
         if not isinstance(body, dict):
-            raise CliError(f"--request {args.request}: must hold a JSON object", EXIT_USAGE)
+            raise CliError(f"request: must be a JSON object, got {type(body).__name__} (in --request "
+                           f"{args.request})", EXIT_USAGE)
     for p in params.PARAMS:
         value = getattr(args, f"param_{p.name}", None)
         if value is None:
@@ -491,7 +495,10 @@ def local_media(value: str) -> Path | None:
     if not value or sources.kind_of(value) != "file":
         return None
     path = Path(value).expanduser()
-    return path if path.is_file() else None
+    try:
+        return path if path.is_file() else None
+    except OSError:  # e.g. a name longer than the file system allows: not a local file
+        return None
 
 
 def _message(data, fallback: str) -> str:
@@ -583,6 +590,14 @@ def cmd_generate(args) -> int:
     say = (lambda *a: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     body = request_from_args(args)
     settings = validate_request(body)
+    for p in api.media_fields():  # before starting or contacting a server; never upload an empty file
+        value = getattr(settings, p.name) or ""
+        if value and sources.kind_of(value) == "bad-scheme":
+            raise CliError(f"{p.name}: URL scheme {value.split('://', 1)[0]!r} is not allowed; use http(s), a "
+                           "data: URI, a local file (uploaded) or a file name in ComfyUI's input folder", EXIT_USAGE)
+        path = local_media(value)
+        if path is not None and path.stat().st_size == 0:
+            raise CliError(f"{p.name}: {str(path)!r} is an empty file (0 bytes)", EXIT_USAGE)
     for note in settings.notes:
         say(f"note: {note}")
     if args.server and args.comfyui:
@@ -616,6 +631,10 @@ def cmd_generate(args) -> int:
         watcher = Watcher(client, client_id, say)
         try:
             status, answer = client.json("POST", "/prompt", {"prompt": prompt, "client_id": client_id})
+            if status == 413:
+                raise CliError(f"request: larger than the ComfyUI at {client.base} accepts (HTTP 413: "
+                               f"{_message(answer, 'too large')}; its --max-upload-size); give large media as a "
+                               "local file (uploaded) or an http(s) URL instead of a data: URI")
             if status != 200 or not isinstance(answer, dict) or "prompt_id" not in answer:
                 raise CliError(f"ComfyUI refused the request (HTTP {status}): {_message(answer, 'no details')}")
             prompt_id = answer["prompt_id"]

@@ -219,6 +219,9 @@ class GenerationService:
             except media.MediaError as exc:
                 text = str(exc)
                 raise api.ApiError(400, text if text.startswith(p.name) else f"{p.name}: {text}", p.name) from None
+            except OSError as exc:  # e.g. a file name longer than the file system allows
+                raise api.ApiError(400, f"{p.name}: cannot read {params.show_value(value)}: "
+                                        f"{exc.strerror or type(exc).__name__}", p.name) from None
 
     async def _validated_item(self, gid: str, prompt: dict) -> tuple:
         """The queue item for a prompt, validated the way ``POST /prompt`` validates."""
@@ -246,7 +249,14 @@ class GenerationService:
 
     async def _create(self, request: web.Request, mode: str) -> dict:
         self._auth(request)
-        body = api.parse_json_body(await request.read())
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            limit = getattr(request, "client_max_size", None) or "?"
+            raise api.ApiError(413, f"request: the body is larger than this server accepts ({limit} bytes, "
+                                    "ComfyUI's --max-upload-size); put large media in ComfyUI's input folder "
+                                    "or give an http(s) URL instead of a data: URI", "request") from None
+        body = api.parse_json_body(raw)
         settings = api.parse_request(body, available_control_types=AVAILABLE_CONTROL_TYPES)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._check_media, settings)

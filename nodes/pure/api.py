@@ -93,9 +93,40 @@ def parse_json_body(raw: bytes | str) -> Any:
         raise ApiError(400, "request: the body is empty; send a JSON object with the model's parameters",
                        "request")
     try:
-        return json.loads(raw)
+        return json.loads(raw, object_pairs_hook=_no_duplicate_keys, parse_int=_parse_int)
+    except _DuplicateKey as dup:
+        raise ApiError(400, f"{dup.key}: is given more than once in the request body; give each field once",
+                       dup.key) from None
+    except RecursionError:
+        raise ApiError(400, "request: the body nests too deeply to be a request", "request") from None
     except ValueError as exc:
         raise ApiError(400, f"request: the body is not valid JSON ({exc})", "request") from None
+
+
+#: Integers longer than this are not converted (Python refuses above 4300 digits); validation
+#: then refuses them naming the field (see params.TooLongNumber).
+MAX_INT_DIGITS = 1000
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key if len(key) <= 100 else key[:100] + "..."
+
+
+def _no_duplicate_keys(pairs: list) -> dict:
+    """JSON objects with a key given twice are refused (json.loads would keep the last silently)."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _parse_int(text: str):
+    digits = len(text.lstrip("-"))
+    return int(text) if digits <= MAX_INT_DIGITS else params.TooLongNumber(digits)
 
 
 def check_model(model: Any) -> None:
