@@ -45,26 +45,40 @@ function applyRules(node) {
   node.rv2vInactive = result.inactive;
   if (resized) {
     const size = node.computeSize();
-    node.setSize([Math.max(node.size[0], size[0]), size[1]]);
+    node.setSize([node.size[0], size[1]]);  // keep the width the workflow gave it
   }
   node.setDirtyCanvas?.(true, true);
   return result;
 }
 
+function wrapText(ctx, text, width) {
+  const lines = [];
+  let line = "";
+  for (const word of text.split(/\s+/)) {
+    const next = line ? `${line} ${word}` : word;
+    if (line && ctx.measureText(next).width > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = next;
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
 function drawIssues(node, ctx) {
-  const lines = node.rv2vIssues ?? [];
-  if (!lines.length || node.flags?.collapsed) return;
+  const issues = node.rv2vIssues ?? [];
+  if (!issues.length || node.flags?.collapsed) return;
   ctx.save();
   ctx.font = "12px sans-serif";
   const width = node.size[0];
+  const lines = issues.flatMap((issue) => wrapText(ctx, `⚠ ${issue}`, width - 12));
   const y0 = node.size[1] + 8;
   ctx.fillStyle = "rgba(120, 20, 20, 0.92)";
   ctx.fillRect(0, y0, width, 8 + lines.length * 16);
   ctx.fillStyle = "#ffd6d6";
-  lines.forEach((line, i) => {
-    const text = `⚠ ${line}`;
-    ctx.fillText(text.length > 110 ? text.slice(0, 107) + "…" : text, 6, y0 + 16 + i * 16, width - 12);
-  });
+  lines.forEach((line, i) => ctx.fillText(line, 6, y0 + 16 + i * 16));
   ctx.restore();
 }
 
@@ -139,7 +153,30 @@ async function previewControl(node) {
   return data.prompt_id;
 }
 
+// Start the preview playing (muted, looped) once the frontend has made its <video> element.
+function playPreview(output, tries = 40) {
+  const names = (output?.images ?? []).map((i) => i.filename).filter((f) => /\.(mp4|webm)$/i.test(f ?? ""));
+  if (!names.length) return;
+  const videos = [...document.querySelectorAll("video")].filter((v) =>
+    names.some((n) => (v.currentSrc || v.src || "").includes(`filename=${encodeURIComponent(n)}`)));
+  if (!videos.length) {
+    if (tries > 0) setTimeout(() => playPreview(output, tries - 1), 250);
+    return;
+  }
+  for (const v of videos) {
+    v.muted = true;
+    v.loop = true;
+    v.play?.().catch(() => {});
+  }
+}
+
 function setupControl(node) {
+  const executed = node.onExecuted;
+  node.onExecuted = function (output) {
+    const r = executed?.apply(this, arguments);
+    playPreview(output);
+    return r;
+  };
   const button = node.addWidget("button", "▶ Preview control video", null, () => previewControl(node),
     { serialize: false });
   button.serialize = false;
@@ -148,6 +185,7 @@ function setupControl(node) {
 
 const MODEL_CHECK_DELAY_MS = 300;
 let modelCheckTimer = null;
+const noticeShown = new Set();
 
 async function checkModels() {
   const nodes = app.graph?._nodes ?? app.graph?.nodes ?? [];
@@ -164,6 +202,10 @@ async function checkModels() {
   const required = missing.filter((m) => !m.optional);
   const optional = missing.filter((m) => m.optional);
   if (!required.length && !optional.length) return;
+  // Say it once per set of missing files (not again for every tab or reload of the same graph).
+  const key = missing.map((m) => `${m.folder}/${m.name}`).sort().join("|");
+  if (noticeShown.has(key)) return;
+  noticeShown.add(key);
   const line = (m) => `• ${m.name} → models/${m.folder}/ (${m.source})`;
   const parts = [];
   if (required.length) parts.push(`Needed for every run:\n${required.map(line).join("\n")}`);

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from nodes.pure import params as P
+from rv2v.nodes.pure import params as P
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT = ROOT / "tests" / "data" / "rv2v_object_info.json"

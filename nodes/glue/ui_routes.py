@@ -10,7 +10,8 @@ import folder_paths
 from aiohttp import web
 from server import PromptServer
 
-from ..pure import api
+from ..pure import api, weights
+from ..pure.pose import backends
 
 MAX_BODY = 4 * 1024 * 1024
 
@@ -19,6 +20,11 @@ def missing_models(prompt: dict) -> tuple[list[dict], int]:
     needed = api.required_models(prompt)
     missing = []
     for m in needed:
+        if m["folder"] == weights.POSE_FOLDER:  # yolox_l.onnx runs as yolox_l.torchscript.pt
+            try:
+                m = {**m, "name": backends.resolve_model_name(m["name"])}
+            except ValueError:
+                pass
         try:
             present = set(folder_paths.get_filename_list(m["folder"]))
             paths = list(folder_paths.get_folder_paths(m["folder"]))

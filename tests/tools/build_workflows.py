@@ -110,7 +110,7 @@ NODES = {
     ),
     "control": dict(
         type="RV2V_Control", title="Control video (canny / depth / pose / given)", group="Control",
-        pos=(520, 440), size=(380, 480),
+        pos=(520, 440), size=(380, 900),
         widgets=[("width", 896), ("height", 512), ("length", 121), ("canny_low", 92), ("canny_high", 200),
                  ("canny_resolution", 512), ("depth_model", "video_depth_anything_vits.pth"),
                  ("depth_input_size", 518), ("bbox_detector", "yolox_l.onnx"),
@@ -255,16 +255,16 @@ WIDGET_TYPES = {  # type of widget inputs that get linked (UI input entry type)
 }
 
 GROUPS = {
-    "Settings": ((20, 40, 460, 980), "#3f789e"),
+    "Settings": ((20, 40, 460, 1100), "#3f789e"),
     "Inputs": ((500, 40, 420, 300), "#3f6a8a"),
-    "Control": ((500, 360, 420, 580), "#3f8a5a"),
+    "Control": ((500, 360, 420, 1000), "#3f8a5a"),
     "Models": ((940, 40, 420, 820), "#8a8a3f"),
     "Generate": ((1380, 40, 980, 740), "#6b3f8a"),
     "Output": ((2380, 40, 760, 640), "#8a4f3f"),
 }
 
 NOTES = [
-    ((20, 1040, 460, 260), "How to use",
+    ((20, 1160, 460, 300), "How to use",
      "1. Upload the reference video in **Settings → input_video** (or type a URL in API prompts).\n"
      "2. Write the **prompt**. Optional: **input_image** anchors the first frame.\n"
      "3. Optional: **▶ Preview control video** on the Control node checks the control video first.\n"
@@ -279,7 +279,7 @@ NOTES = [
      f"- `models/text_encoders/{TEXT_ENCODER}` (Gemma 3 12B; fp8/fp4 variants also work)\n\n"
      "Download from Hugging Face: Lightricks/LTX-2.3, Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control, "
      "Comfy-Org/ltx-2 (split_files/text_encoders)."),
-    ((500, 960, 420, 240), "Control",
+    ((500, 1380, 420, 240), "Control",
      "The control video the IC-LoRA follows. Default: canny edges 92/200 at a 512 px shorter side, "
      "exactly like the official workflow's controlnet_aux node (Settings → control_type also offers depth, "
      "pose and an experimental composite). With skip_control_preprocess the given control video is used, "
