@@ -13,6 +13,7 @@ import { api } from "../../scripts/api.js";
 import { evaluateRules, rulesFromNodeDef } from "./rv2v_rules.js";
 
 const MEDIA_FIELDS = ["input_video", "input_image", "control_video_url"];
+const MEDIA_ACCEPT = { input_video: "video/*", input_image: "image/*", control_video_url: "video/*" };
 const RULES = {};
 
 function toast(severity, summary, detail, life) {
@@ -82,6 +83,37 @@ function drawIssues(node, ctx) {
   ctx.restore();
 }
 
+// Upload a file into ComfyUI's input folder and select it in the combo (ComfyUI's frontend gives only the
+// node's first upload combo an upload button).
+function uploadInto(node, combo) {
+  const picker = document.createElement("input");
+  picker.type = "file";
+  picker.accept = MEDIA_ACCEPT[combo.name] ?? "";
+  picker.style.display = "none";
+  picker.onchange = async () => {
+    const file = picker.files?.[0];
+    picker.remove();
+    if (!file) return;
+    const form = new FormData();
+    form.append("image", file);
+    form.append("type", "input");
+    const res = await api.fetchApi("/upload/image", { method: "POST", body: form });
+    if (!res.ok) {
+      toast("error", `Upload for ${combo.name} failed`, `${res.status} ${res.statusText}`, 8000);
+      return;
+    }
+    const data = await res.json();
+    const name = data.subfolder ? `${data.subfolder}/${data.name}` : data.name;
+    const values = combo.options?.values;
+    if (Array.isArray(values) && !values.includes(name)) values.push(name);
+    combo.value = name;
+    combo.callback?.(name);
+    node.setDirtyCanvas?.(true, true);
+  };
+  document.body.appendChild(picker);
+  picker.click();
+}
+
 function setupSettings(node) {
   for (const w of node.widgets ?? []) {
     if (!(w.name in RULES)) continue;
@@ -110,6 +142,11 @@ function setupSettings(node) {
     );
     button.serialize = false;
     button.rv2vUrlFor = name;
+    if (name !== MEDIA_FIELDS[0]) {  // the frontend's own upload button serves the first media field
+      const upload = node.addWidget("button", `${name}: upload…`, null, () => uploadInto(node, combo),
+        { serialize: false });
+      upload.serialize = false;
+    }
   }
   const draw = node.onDrawForeground;
   node.onDrawForeground = function (ctx, ...rest) {

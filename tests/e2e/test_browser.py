@@ -359,6 +359,19 @@ def test_url_buttons_set_media_fields_without_shifting_saved_values(server, brow
     expected = list(settings_values(wf))
     expected[i] = "https://example.com/clip.mp4"
     assert prompt["values"][: len(expected)] == expected
+
+    # an upload button for the media fields the frontend gives none (it serves only the first upload combo)
+    image = harness.make_image(OUT / "rv2v_upload_probe.png", 64, 48)
+    with page.expect_file_chooser() as chooser:
+        ui.js(f"""() => {{ const s = {SETTINGS_JS};
+            const b = s.widgets.find(w => w.name === 'input_image: upload…'); b.callback(b.value, window.app.canvas, s); }}""")
+    chooser.value.set_files(str(image))
+    page.wait_for_function(f"{SETTINGS_JS}.widgets.find(w => w.name === 'input_image').value === 'rv2v_upload_probe.png'",
+                           timeout=30000)
+    assert (server.input_dir / "rv2v_upload_probe.png").read_bytes() == image.read_bytes()
+    names = ui.js(f"() => {SETTINGS_JS}.widgets.filter(w => w.type === 'button').map(w => w.name)")
+    assert "input_image: upload…" in names and "control_video_url: upload…" in names
+    assert "input_video: upload…" not in names  # the frontend's own button serves it
     assert ui.page_errors == []
 
 
