@@ -4,7 +4,8 @@ Pure module (torch only). No source defines a composite format and the Union Con
 IC-LoRA is not documented as trained on composites (shared/reference/preprocessors.md §4):
 this is an experiment, not the official wiring.
 
-Layers are IMAGE batches (T, H, W, 3) float in [0, 1] of the same size and length:
+Layers are IMAGE batches (T, H, W, 3) float in [0, 1] (or uint8 0..255) of the same size
+and length:
 * depth is the gray base, multiplied by ``depth_weight`` (dimming keeps white edges
   distinguishable);
 * edges are painted white where the edge map is on, blended with ``edge_weight``;
@@ -31,8 +32,11 @@ def composite(depth: Optional[torch.Tensor] = None, edges: Optional[torch.Tensor
               pose: Optional[torch.Tensor] = None, *, depth_weight: float = 0.5,
               edge_weight: float = 1.0, pose_weight: float = 1.0, chunk: int = 16,
               progress: Optional[Callable[[int, int], None]] = None,
-              should_stop: Optional[Callable[[], bool]] = None) -> torch.Tensor:
-    """Composite the given layers into a new (T, H, W, 3) float32 tensor in [0, 1]."""
+              should_stop: Optional[Callable[[], bool]] = None,
+              out: Optional[torch.Tensor] = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Composite the given layers, ``chunk`` frames at a time, into ``out`` (pre-allocated
+    (T, H, W, 3) float32 or uint8; it may be one of the layers: each chunk is read before
+    it is written) or a new tensor of ``dtype`` (float32 in [0, 1]; uint8 rounded)."""
     layers = [x for x in (depth, edges, pose) if x is not None]
     if not layers:
         raise ValueError("composite needs at least one layer")
@@ -47,21 +51,33 @@ def composite(depth: Optional[torch.Tensor] = None, edges: Optional[torch.Tensor
         if not 0.0 <= float(w) <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {w}")
     t = shape[0]
-    out = torch.zeros(shape, dtype=torch.float32)
-    for a in range(0, t, max(1, int(chunk))):
+    if out is None:
+        out = torch.empty(shape, dtype=dtype)
+    elif tuple(out.shape) != shape or out.dtype not in (torch.float32, torch.uint8):
+        raise ValueError(f"composite: out must be float32 or uint8 {shape}, got {out.dtype} {tuple(out.shape)}")
+    chunk = max(1, int(chunk))
+    for a in range(0, t, chunk):
         if should_stop is not None and should_stop():
             raise InterruptedError("composite interrupted")
         b = min(a + chunk, t)
-        acc = out[a:b]
+        acc = torch.zeros((b - a,) + shape[1:], dtype=torch.float32)
         if depth is not None and depth_weight > 0:
-            acc.copy_(depth[a:b].float().clamp(0, 1) * float(depth_weight))
+            acc.copy_(_unit(depth[a:b]).clamp(0, 1) * float(depth_weight))
         if edges is not None and edge_weight > 0:
-            on = (edges[a:b].float().amax(dim=-1, keepdim=True) > 0.5).float() * float(edge_weight)
+            on = (_unit(edges[a:b]).amax(dim=-1, keepdim=True) > 0.5).float() * float(edge_weight)
             acc.mul_(1.0 - on).add_(on)
         if pose is not None and pose_weight > 0:
-            p = pose[a:b].float().clamp(0, 1)
+            p = _unit(pose[a:b]).clamp(0, 1)
             on = (p.amax(dim=-1, keepdim=True) > 0).float() * float(pose_weight)
             acc.mul_(1.0 - on).add_(p * on)
+        if out.dtype == torch.uint8:
+            acc = acc.mul_(255.0).round_().to(torch.uint8)
+        out[a:b] = acc
         if progress is not None:
             progress(b, t)
     return out
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    """A layer chunk as float32 in [0, 1] (uint8 layers are divided by 255)."""
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()

@@ -585,6 +585,13 @@ def _arrays_to_float(arrays: Sequence[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(stacked).to(torch.float32).div_(scale)
 
 
+def _to_uint8_trunc(frames: torch.Tensor) -> torch.Tensor:
+    """float ``[0, 1]`` -> uint8 by truncation (``floor(x * 255)``, clamped): the
+    quantisation every preprocessor applies to an IMAGE (controlnet_aux, YVDA), so a
+    uint8 decode feeds them the same values as the float decode does."""
+    return (frames * 255.0).clamp_(0, 255).to(torch.int32).to(torch.uint8)
+
+
 def _make_resizer(resize, short_side, size, method) -> Optional[Callable[[torch.Tensor], torch.Tensor]]:
     """One callable ``[n, H, W, 3] -> [n, h, w, 3]`` from the resize options."""
     given = [x is not None for x in (resize, short_side, size)]
@@ -613,7 +620,8 @@ class _OutputWriter:
     known in advance)."""
 
     def __init__(self, capacity: Optional[int], estimate: int, resizer, chunk: int,
-                 progress: Optional[ProgressFn], total_hint: int):
+                 progress: Optional[ProgressFn], total_hint: int, dtype: torch.dtype = torch.float32):
+        self.dtype = dtype
         self.fixed = capacity is not None
         self.capacity = capacity if capacity is not None else max(1, estimate)
         self.resizer = resizer
@@ -648,9 +656,15 @@ class _OutputWriter:
     def flush(self) -> None:
         if not self.pending:
             return
-        frames = _arrays_to_float([a for a, _ in self.pending])
-        if self.resizer is not None:
-            frames = self.resizer(frames)
+        arrays = [a for a, _ in self.pending]
+        if self.dtype == torch.uint8 and self.resizer is None and arrays[0].dtype == np.uint8:
+            frames = torch.from_numpy(np.stack(arrays))  # no float intermediate
+        else:
+            frames = _arrays_to_float(arrays)
+            if self.resizer is not None:
+                frames = self.resizer(frames)
+            if self.dtype == torch.uint8:
+                frames = _to_uint8_trunc(frames)
         for j, (_, positions) in enumerate(self.pending):
             for pos in positions:
                 self._ensure(pos, frames)
@@ -665,7 +679,7 @@ class _OutputWriter:
 
     def _ensure(self, pos: int, frames: torch.Tensor) -> None:
         if self.out is None:
-            self.out = torch.empty((self.capacity,) + tuple(frames.shape[1:]), dtype=torch.float32)
+            self.out = torch.empty((self.capacity,) + tuple(frames.shape[1:]), dtype=self.dtype)
         if pos >= self.out.shape[0]:
             if self.fixed:  # pragma: no cover - guarded by the selectors
                 raise IndexError(f"output position {pos} beyond {self.out.shape[0]}")
@@ -791,6 +805,7 @@ def decode_video(
     progress: Optional[ProgressFn] = None,
     should_stop: Optional[StopFn] = None,
     label: Optional[str] = None,
+    dtype: torch.dtype = torch.float32,
     limits: Optional[DecodeLimits] = None,
 ) -> Tuple[torch.Tensor, DecodeReport]:
     """Decode a video into float32 ``[N, H, W, 3]`` frames in ``[0, 1]``.
@@ -820,7 +835,14 @@ def decode_video(
     against the metadata before decoding and enforced again on the decoded
     frames (count, timestamps, size); a frame whose size differs from the
     first frame's is scaled to it.
+
+    ``dtype=torch.uint8`` returns uint8 frames (a quarter of the float32 memory):
+    8-bit sources are copied as decoded; resized or >8-bit frames are truncated
+    (``floor(x * 255)``), the quantisation the preprocessors apply to float frames,
+    so they see exactly the values they would see from the float32 decode.
     """
+    if dtype not in (torch.float32, torch.uint8):
+        raise ValueError(f"dtype must be torch.float32 or torch.uint8, got {dtype}")
     p = os.fspath(path)
     mode = str(mode).lower()
     if mode not in ("time", "uniform", "native"):
@@ -841,7 +863,7 @@ def decode_video(
         out_rate = src_rate if (fps_out is None or mode != "time") else _as_fraction(fps_out, "fps_out")
         selector, estimate, est_count = _make_selector(mode, n_out, out_rate, src_rate, info_count,
                                                        est_count, p, label, lim)
-        writer = _OutputWriter(n_out, estimate, resizer, chunk_size, progress, estimate)
+        writer = _OutputWriter(n_out, estimate, resizer, chunk_size, progress, estimate, dtype)
         report = DecodeReport(path=p, mode=mode, source_fps=float(src_rate), source_frame_count=est_count,
                               source_frame_count_exact=bool(info_count), source_width=0, source_height=0,
                               fps_out=float(out_rate), num_frames=0, width=0, height=0)

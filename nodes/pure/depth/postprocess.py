@@ -33,6 +33,18 @@ def clip_minmax(depth: torch.Tensor, out_hw=None, chunk: int = 16, device=None) 
     return lo, hi
 
 
+def gray_chunk(depth: torch.Tensor, lo: float, hi: float, a: int, b: int, out_hw, *,
+               invert: bool = False, device=None) -> torch.Tensor:
+    """Frames ``a:b`` of the gray control: float32 (k, H, W) in [0, 1] on ``device``, near = white."""
+    g = ((_upsampled(depth, out_hw, a, b, device or depth.device) - lo) * (1.0 / (hi - lo + EPS))).clamp_(0.0, 1.0)
+    return g.neg_().add_(1.0) if invert else g
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float [0, 1] -> uint8, rounded (what the MP4 writer does with a float IMAGE)."""
+    return x.clamp(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
+
+
 def depth_to_gray(
     depth: torch.Tensor,
     out_hw=None,
@@ -42,24 +54,31 @@ def depth_to_gray(
     device=None,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    out: torch.Tensor | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """depth (N, h, w) -> float32 (N, H, W, 3) in [0, 1] on CPU; near = white.
+    """depth (N, h, w) -> (N, H, W, 3) in [0, 1] (float32) or 0..255 (uint8) on CPU; near = white.
 
     ``invert=True`` for metric depth (far = large). NaN-free for constant clips.
+    Written ``chunk`` frames at a time into ``out`` (pre-allocated (N, H, W, 3)
+    float32 or uint8, any strides) or a new tensor of ``dtype``; uint8 is rounded.
     """
     out_hw = tuple(depth.shape[-2:]) if out_hw is None else tuple(out_hw)
     device = device or depth.device
     lo, hi = clip_minmax(depth, out_hw, chunk, device)
-    scale = 1.0 / (hi - lo + EPS)
     n = depth.shape[0]
-    out = torch.empty((n, out_hw[0], out_hw[1], 3), dtype=torch.float32)
+    if out is None:
+        out = torch.empty((n, out_hw[0], out_hw[1], 3), dtype=dtype)
+    elif tuple(out.shape) != (n, out_hw[0], out_hw[1], 3) or out.dtype not in (torch.float32, torch.uint8):
+        raise ValueError(f"out must be float32 or uint8 {(n, out_hw[0], out_hw[1], 3)}, "
+                         f"got {out.dtype} {tuple(out.shape)}")
     steps = list(range(0, n, chunk))
     for i, a in enumerate(steps):
         if should_stop is not None and should_stop():
             raise InterruptedError("depth estimation interrupted")
-        g = ((_upsampled(depth, out_hw, a, a + chunk, device) - lo) * scale).clamp_(0.0, 1.0)
-        if invert:
-            g = 1.0 - g
+        g = gray_chunk(depth, lo, hi, a, a + chunk, out_hw, invert=invert, device=device)
+        if out.dtype == torch.uint8:
+            g = to_uint8(g)
         out[a:a + chunk] = g.unsqueeze(-1).expand(-1, -1, -1, 3).to("cpu")
         if progress is not None:
             progress(i + 1, len(steps))

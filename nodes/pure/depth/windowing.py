@@ -147,6 +147,8 @@ def infer_windows(
     prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
     frame_hw: tuple[int, int] | None = None,
     align_hw: tuple[int, int] | None = None,
+    out: torch.Tensor | None = None,
+    sub_chunk: int = 4,
 ) -> torch.Tensor:
     """Aligned depth (N, h, w) at network resolution, CPU, ``storage_dtype``.
 
@@ -156,6 +158,14 @@ def infer_windows(
     (e.g. a max_res INTER_AREA shrink); ``frame_hw`` is then its output size.
     ``align_hw``: fit scale/shift on the keyframe maps bilinearly upsampled to this
     size (upstream fits at frame size; ``None`` fits at network resolution).
+    ``out``: pre-allocated (N, h, w) CPU storage to fill (its dtype wins over ``storage_dtype``).
+    It may share memory with ``frames`` as long as frame i's storage overlaps no other
+    frame's input: frame i is never read after its depth is written (see below).
+
+    Memory: one (32, 3, h, w) float32 window buffer on ``device`` is reused for every
+    window (the 10 keyframe inputs are moved to its front); the new frames of a window
+    are gathered, converted and resized ``sub_chunk`` frames at a time straight into it,
+    so the input-size float working set is O(sub_chunk), not O(window).
     """
     n = int(frames.shape[0])
     if n == 0:
@@ -166,7 +176,11 @@ def infer_windows(
     if size is None:
         size = network_size(frame_hw[0], frame_hw[1], input_size)
     h, w = size
-    out = torch.empty((n, h, w), dtype=storage_dtype)
+    if out is None:
+        out = torch.empty((n, h, w), dtype=storage_dtype)
+    elif tuple(out.shape) != (n, h, w):
+        raise ValueError(f"out must have shape {(n, h, w)}, got {tuple(out.shape)}")
+    storage_dtype = out.dtype
     starts = window_starts(n)
     weights = crossfade_weights().to(device=device, dtype=torch.float32).view(-1, 1, 1)
     written = 0
@@ -178,22 +192,33 @@ def infer_windows(
             out[written:written + k] = maps[:k].to("cpu", storage_dtype)
         written += maps.shape[0]
 
-    prev_x = ref = tail = None
+    x = torch.empty((INFER_LEN, 3, h, w), dtype=torch.float32, device=device)  # the window buffer
+    sub_chunk = max(1, int(sub_chunk))
+    ref = tail = last_x = None
     for wi, s in enumerate(starts):
         if should_stop is not None and should_stop():
             raise InterruptedError("depth estimation interrupted")
-        first = 0 if prev_x is None else OVERLAP
-        idx = torch.clamp(torch.arange(s + first, s + INFER_LEN), max=n - 1)
-        chunk = frames[idx] if prepare is None else prepare(frames[idx])
-        fresh = preprocess(chunk, size, device, quantize)
-        if prev_x is None:
-            x = fresh
-        else:
-            x = torch.cat([prev_x[list(KEYFRAMES)], fresh], 0)
+        first = 0 if ref is None else OVERLAP
+        if first:
+            x[:OVERLAP] = x[list(KEYFRAMES)]  # the previous window's keyframe inputs lead this one
+        for a in range(first, INFER_LEN, sub_chunk):
+            b = min(a + sub_chunk, INFER_LEN)
+            if s + a >= n - 1 and last_x is not None:  # past the end: the last frame, converted once
+                x[a:b] = last_x
+                continue
+            idx = torch.clamp(torch.arange(s + a, s + b), max=n - 1)
+            part = frames[idx] if prepare is None else prepare(frames[idx])
+            x[a:b] = preprocess(part, size, device, quantize)
+            del part
+            if last_x is None and s + b > n - 1:
+                # Every input frame is read once, in order, and never after its depth is
+                # emitted -- except the last one, which later windows repeat: keep it
+                # converted, so ``frames`` may be overwritten behind the reader (``out``
+                # may alias it: the depth of a frame parked in that frame's own slot).
+                last_x = x[n - 1 - s].clone()
         with torch.no_grad(), autocast_context(device, precision):
             d = net(x.unsqueeze(0))
         d = d[0].float()
-        prev_x = x
         if ref is None:
             ref = [d[0], d[12]]
             emit(d[: INFER_LEN - INTERP_LEN])

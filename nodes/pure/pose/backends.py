@@ -233,14 +233,22 @@ def estimate_poses(backend: DWPoseBackend, frames: torch.Tensor, chunk: int = 8,
                    body: bool = True, hands: bool = True, face: bool = True,
                    xinsr: bool = False,
                    progress: Optional[Callable[[int, int], None]] = None,
-                   should_stop: Optional[Callable[[], bool]] = None):
+                   should_stop: Optional[Callable[[], bool]] = None,
+                   out: Optional[torch.Tensor] = None):
     """Frames (T, H, W, 3) (uint8 or float [0, 1]) -> ``(rendered uint8 (T, H, W, 3) CPU,
     POSE_KEYPOINT list of T dicts)``. Processed in chunks of ``chunk`` frames into a
-    pre-allocated output; ``progress(done, total)`` after each chunk; ``should_stop()``
-    returning True raises ``InterruptedError`` between chunks. A frame without
-    detections renders black and has no people."""
+    pre-allocated output (``out``: a CPU uint8 (T, H, W, 3) tensor to fill, e.g. the
+    uint8 input itself: a chunk is fully read before it is drawn over); ``progress(done,
+    total)`` after each chunk; ``should_stop()`` returning True raises ``InterruptedError``
+    between chunks. A frame without detections renders black and has no people."""
     T, H, W, _ = frames.shape
-    out = np.zeros((T, H, W, 3), dtype=np.uint8)
+    if out is None:
+        out_t = torch.zeros((T, H, W, 3), dtype=torch.uint8)
+    elif tuple(out.shape) != (T, H, W, 3) or out.dtype != torch.uint8 or out.device.type != "cpu":
+        raise ValueError(f"out must be a CPU uint8 tensor {(T, H, W, 3)}, got {out.dtype} {tuple(out.shape)} "
+                         f"on {out.device}")
+    else:
+        out_t = out
     meta = []
     for s in range(0, T, max(1, int(chunk))):
         if should_stop is not None and should_stop():
@@ -248,14 +256,21 @@ def estimate_poses(backend: DWPoseBackend, frames: torch.Tensor, chunk: int = 8,
         f = frames_to_uint8(frames[s:s + chunk])
         boxes = backend.detect(f)
         res = backend.estimate(f, boxes)
+        del f  # may be a view of ``out`` (in-place use): everything below only writes
         for j, (kp, sc) in enumerate(res):
             if kp.shape[0]:
                 k2, s2 = insert_neck_and_remap(kp, sc)
                 people = format_people(k2, s2)
             else:
                 people = []
-            draw_people(people, H, W, body, hands, face, xinsr, canvas=out[s + j])
+            if out is None:
+                canvas = out_t[s + j].numpy()
+            else:
+                canvas = np.zeros((H, W, 3), dtype=np.uint8)
+            draw_people(people, H, W, body, hands, face, xinsr, canvas=canvas)
+            if out is not None:
+                out_t[s + j] = torch.from_numpy(canvas)
             meta.append(pose_keypoint_frame(people, H, W, body, hands, face))
         if progress is not None:
             progress(min(s + chunk, T), T)
-    return torch.from_numpy(out), meta
+    return out_t, meta

@@ -1,0 +1,293 @@
+"""Union Control videos from uint8 frames, chunked, without ComfyUI (CLI, benchmark).
+
+Pure module (torch/numpy; the depth and pose packages). It computes what the Control
+node computes (``nodes/glue/control.py``: canny, depth, pose, experimental composite)
+but keeps every whole-clip tensor in uint8:
+
+* the frames come in as uint8 (``media.decode_video(..., dtype=torch.uint8)``
+  truncates exactly like the preprocessors do, so they see the same values);
+* each stage works ``chunk`` frames at a time (the depth network one 32-frame window
+  at a time) and writes into ONE pre-allocated uint8 output; with ``in_place=True``
+  that output is the input buffer itself (its centre crop when the output size is a
+  crop of the frames): every chunk is read before it is overwritten;
+* ``progress(done, total, stage)`` is called per chunk / window, and ``should_stop()``
+  is polled before each one (``InterruptedError`` when it returns True).
+
+Host memory is therefore about the uint8 frames + (when the output is not a crop of
+them) the uint8 output + the depth at network resolution (fp16, depth/composite only)
++ one chunk / window. Values: canny and pose are bit-exact with the node; depth and
+composite are the node's float output rounded to uint8 (what the MP4 writer does).
+
+Model files use ComfyUI's folder conventions below a ``models`` folder
+(``rv2v_depth`` + ``videodepthanything``, ``rv2v_pose``) with the nodes' missing-file
+message (file, folder, download URL): :func:`find_model`.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable, Optional, Sequence
+
+import torch
+
+from . import canny, composite, imageops, weights
+
+__all__ = ["CONTROL_TYPES", "model_folders", "find_model", "vda_config_from_file", "load_depth",
+           "load_pose", "fit_frames", "park_depth", "control_frames"]
+
+CONTROL_TYPES = ("canny", "depth", "pose", "composite")
+VDA_CONFIG_KEY = "rv2v_vda_config"  # optional safetensors metadata: an explicit (e.g. tiny) VDA config
+
+Progress = Optional[Callable[[int, int, str], None]]
+Stop = Optional[Callable[[], bool]]
+
+
+# ----------------------------------------------------------------------------- model files
+def model_folders(models_dir, folder: str) -> list[str]:
+    """The folders searched for ``folder`` below a ComfyUI ``models`` directory."""
+    root = os.path.expanduser(os.fspath(models_dir))
+    return [os.path.join(root, f) for f in (folder, *weights.EXTRA_FOLDERS.get(folder, ()))]
+
+
+def find_model(name: str, folder: str, models_dir=None, *, download_missing: bool = False,
+               download_hint: Optional[str] = None,
+               progress: Optional[Callable[[int, int], None]] = None) -> str:
+    """Full path of model file ``name`` (a path to an existing file is taken as is).
+
+    Searched in :func:`model_folders`. A missing manifest file raises
+    ``FileNotFoundError`` with the nodes' message (file, folder, searched paths, download
+    URL), ``download_hint`` replacing its "enable download_missing on the node" advice;
+    with ``download_missing`` it is downloaded (verified, resumable) into the first folder.
+    """
+    if os.path.isfile(os.path.expanduser(name)):
+        return os.path.expanduser(name)
+    base = os.path.basename(str(name).replace("\\", "/"))
+    searched = model_folders(models_dir, folder) if models_dir is not None else []
+    for d in searched:
+        path = os.path.join(d, base)
+        if os.path.isfile(path):
+            return path
+    w = weights.entry(base)
+    if w is None or w.folder != folder:
+        where = f" (searched: {', '.join(searched)})" if searched else " (no models folder given)"
+        raise FileNotFoundError(f"model file {base!r} was not found in ComfyUI's models/{folder}/ folder{where}")
+    if download_missing and searched:
+        return weights.download_entry(w, searched[0], progress=progress)
+    msg = weights.missing_file_error(w, tuple(searched))
+    if download_hint:
+        msg = msg.replace("enable download_missing on the node", download_hint)
+    raise FileNotFoundError(msg)
+
+
+def vda_config_from_file(path: str):
+    """An explicit VDA config from safetensors metadata (``rv2v_vda_config``), else None (detected)."""
+    if not str(path).lower().endswith(".safetensors"):
+        return None
+    from safetensors import safe_open
+
+    from .depth import VDAConfig
+    from .depth.dinov2 import ViTConfig
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if VDA_CONFIG_KEY not in meta:
+        return None
+    c = json.loads(meta[VDA_CONFIG_KEY])
+    return VDAConfig(c.get("name", "custom"), ViTConfig(*c["vit"]), tuple(c["layers"]), int(c["features"]),
+                     tuple(c["out_channels"]), int(c.get("max_frames", 32)), bool(c.get("metric", False)))
+
+
+def load_depth(path: str, device="cpu"):
+    from .depth import load_vda
+
+    return load_vda(path, config=vda_config_from_file(path), device=device)
+
+
+def load_pose(detector_path: str, estimator_path: str, device="cpu"):
+    from .pose import backends
+
+    return backends.DWPoseBackend.from_files(detector_path, estimator_path, device=device)
+
+
+# ----------------------------------------------------------------------------- frames
+def _crop_box(frames: torch.Tensor, width: int, height: int):
+    y, x, h, w = imageops.center_crop_box(frames.shape[1], frames.shape[2], width, height)
+    return (y, x) if (h, w) == (height, width) else None
+
+
+def fit_frames(frames: torch.Tensor, width: int, height: int, chunk: int = 8) -> torch.Tensor:
+    """uint8 frames at ``width x height`` as the node's ``crop_to`` makes them (cover + centre crop).
+
+    A pure crop is a view (no copy). Otherwise a new uint8 tensor is filled ``chunk``
+    frames at a time with the float resize truncated (``floor(x * 255)``), i.e. the values
+    the depth / pose preprocessors derive from the node's float frames.
+    """
+    box = _crop_box(frames, width, height)
+    if box is not None:
+        y, x = box
+        return frames[:, y:y + height, x:x + width]
+    out = torch.empty((frames.shape[0], height, width, 3), dtype=torch.uint8)
+    for a in range(0, frames.shape[0], chunk):
+        f = imageops.cover_crop(frames[a:a + chunk], width, height)
+        out[a:a + chunk] = (f * 255.0).clamp_(0, 255).to(torch.int32).to(torch.uint8)
+    return out
+
+
+def _round_u8(x: torch.Tensor) -> torch.Tensor:
+    """float [0, 1] -> uint8 like the MP4 writer (clamp, x255, round); ``x`` is a scratch tensor."""
+    return x.clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
+
+
+def park_depth(buf: torch.Tensor, h: int, w: int) -> Optional[torch.Tensor]:
+    """An fp16 (N, h, w) view of the first ``2*h*w`` bytes of each frame slot of the uint8
+    buffer ``buf`` (N, ...), or None when a slot is too small (or ``buf`` not contiguous).
+
+    With the depth written in place over its own input, frame i's network-resolution
+    maps can wait for the whole-clip normalisation in frame i's slot (that frame has
+    been read by then and is overwritten by its gray output later), so the depth of
+    a clip needs no host memory beyond the frames and one window."""
+    if not buf.is_contiguous() or buf.device.type != "cpu" or buf.dtype != torch.uint8:
+        return None
+    n = buf.shape[0]
+    slot = buf[0].numel() if n else 0
+    if n == 0 or slot % 2 or slot < 2 * h * w:
+        return None
+    return buf.view(n, slot)[:, :2 * h * w].view(torch.float16).view(n, h, w)
+
+
+def _output(frames: torch.Tensor, width: int, height: int, in_place: bool) -> torch.Tensor:
+    if in_place and frames.device.type == "cpu":
+        box = _crop_box(frames, width, height)
+        if box is not None:
+            y, x = box
+            return frames[:, y:y + height, x:x + width]
+    return torch.empty((frames.shape[0], height, width, 3), dtype=torch.uint8)
+
+
+# ----------------------------------------------------------------------------- pipeline
+@torch.no_grad()
+def control_frames(
+    frames: torch.Tensor,
+    control_type: str,
+    width: int,
+    height: int,
+    *,
+    canny_low: int = 92,
+    canny_high: int = 200,
+    canny_resolution: int = 512,
+    depth_model=None,
+    depth_input_size: int = 518,
+    depth_precision: str = "fp32",
+    pose_backend=None,
+    body: bool = True,
+    hands: bool = True,
+    face: bool = True,
+    composite_mode: str = "all",
+    depth_weight: float = 0.5,
+    edge_weight: float = 1.0,
+    pose_weight: float = 1.0,
+    chunk: int = 8,
+    device=None,
+    in_place: bool = False,
+    progress: Progress = None,
+    should_stop: Stop = None,
+) -> torch.Tensor:
+    """The control video (N, height, width, 3) uint8 of uint8 ``frames`` (N, H, W, 3).
+
+    Same stages and parameters as the Control node: canny on the frames, then cover +
+    centre crop to the output size; depth / pose on the frames fitted to the output size
+    (:func:`fit_frames`); composite = depth (gray, dimmed) -> edges -> pose. The models
+    (``depth_model``: a loaded ``VideoDepthAnything``; ``pose_backend``: a
+    ``DWPoseBackend``) must already be on ``device`` (default CPU). ``chunk`` bounds the
+    frames in flight for every stage but the depth network (one 32-frame window).
+    ``in_place``: write into the input buffer (see the module docstring); the returned
+    tensor may then be a view of ``frames``.
+    """
+    if control_type not in CONTROL_TYPES:
+        raise ValueError(f"control_type must be one of {', '.join(CONTROL_TYPES)}, not {control_type!r}")
+    if frames.dim() != 4 or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
+        raise ValueError(f"frames must be uint8 (N, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
+    width, height, chunk = int(width), int(height), max(1, int(chunk))
+    n = int(frames.shape[0])
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    use_depth, use_canny, use_pose = (composite.layers_for_mode(composite_mode) if control_type == "composite"
+                                      else (control_type == "depth", control_type == "canny",
+                                            control_type == "pose"))
+    if use_depth and depth_model is None:
+        raise ValueError(f"control_type {control_type!r} needs a depth model")
+    if use_pose and pose_backend is None:
+        raise ValueError(f"control_type {control_type!r} needs a pose backend")
+
+    def report(stage):
+        return (lambda d, t: progress(d, t, stage)) if progress is not None else None
+
+    def stop():
+        if should_stop is not None and should_stop():
+            raise InterruptedError(f"{control_type} control interrupted")
+
+    def edges_chunk(a, b):  # float (k, height, width, 3), the node's control_canny
+        e = canny.canny_frames(frames[a:b], low=canny_low, high=canny_high, resolution=canny_resolution,
+                               chunk=chunk, device=dev)
+        return imageops.cover_crop(e.cpu(), width, height)
+
+    if control_type == "canny":
+        out = _output(frames, width, height, in_place)
+        for a in range(0, n, chunk):
+            stop()
+            b = min(a + chunk, n)
+            out[a:b] = _round_u8(edges_chunk(a, b))  # frames[a:b] is fully read before this write
+            if progress is not None:
+                progress(b, n, "canny")
+        return out
+
+    src = fit_frames(frames, width, height, chunk)
+    # in place: over the crop view of the input, or over the resized copy
+    out = src if in_place else torch.empty((n, height, width, 3), dtype=torch.uint8)
+    if control_type == "depth":
+        from .depth import network_size, video_depth
+
+        storage = None
+        if in_place:  # park the network-resolution maps in the input buffer (each in its frame's slot)
+            base = frames if src.untyped_storage().data_ptr() == frames.untyped_storage().data_ptr() else src
+            storage = park_depth(base, *network_size(height, width, depth_input_size))
+        return video_depth(depth_model, src, input_size=depth_input_size, device=dev, precision=depth_precision,
+                           out_hw=(height, width), out=out, storage=storage, progress=report("depth"),
+                           should_stop=should_stop)
+    if control_type == "pose":
+        from .pose import backends
+
+        rendered, _meta = backends.estimate_poses(pose_backend, src, chunk=chunk, body=body, hands=hands,
+                                                  face=face, progress=report("pose"), should_stop=should_stop,
+                                                  out=out)
+        return rendered
+
+    # composite: depth maps first (they need the whole clip), then every layer chunk by chunk
+    maps = lo = hi = None
+    if use_depth:
+        from .depth import clip_minmax, video_depth
+
+        maps = video_depth(depth_model, src, input_size=depth_input_size, device=dev, precision=depth_precision,
+                           output="maps", progress=report("depth"), should_stop=should_stop)
+        lo, hi = clip_minmax(maps, (height, width), 16, dev)
+    for a in range(0, n, chunk):
+        stop()
+        b = min(a + chunk, n)
+        d = e = p = None
+        if use_depth:
+            from .depth import gray_chunk
+
+            g = gray_chunk(maps, lo, hi, a, b, (height, width), invert=depth_model.metric, device=dev)
+            d = g.unsqueeze(-1).expand(-1, -1, -1, 3).cpu()
+        if use_canny:
+            e = edges_chunk(a, b)
+        if use_pose:
+            from .pose import backends
+
+            p, _meta = backends.estimate_poses(pose_backend, src[a:b], chunk=chunk, body=body, hands=hands,
+                                               face=face)
+            p = p.float().div_(255.0)
+        out[a:b] = composite.composite(d, e, p, depth_weight=depth_weight, edge_weight=edge_weight,
+                                       pose_weight=pose_weight, chunk=chunk, dtype=torch.uint8)
+        if progress is not None:
+            progress(b, n, "composite")
+    return out
