@@ -344,14 +344,14 @@ def speed(args):
                 rows.append((kind, base_dev, base_name, None, base_res))
             ours = _run(args, "--worker", f"{kind}:ours:{dev}")
             rows.append((kind, dev, "ours (batched, chunked)", base_res, ours))
-    print(f"\n{'preproc.':<8}{'device':<7}{'method':<25}{'frames/s':>9}{'ms/frame':>10}{'speed-up':>9}"
+    print(f"\n{'preproc.':<9}{'device':<7}{'method':<25}{'frames/s':>9}{'ms/frame':>10}{'speed-up':>9}"
           f"{'peak RSS MB':>12}{'before MB':>10}{'GPU peak MB':>12}")
     for kind, dev, name, base, r in rows:
         if r is None:
             continue
         ratio = f"{base['seconds'] / r['seconds']:.2f}x" if base else "-"
         gpu = f"{r['cuda_peak_mb']:.0f}" if "cuda_peak_mb" in r else "-"
-        print(f"{kind:<8}{dev:<7}{name:<25}{r['fps']:>9.2f}{r['ms_per_frame']:>10.1f}{ratio:>9}"
+        print(f"{kind:<9}{dev:<7}{name:<25}{r['fps']:>9.2f}{r['ms_per_frame']:>10.1f}{ratio:>9}"
               f"{r['peak_rss_mb']:>12.0f}{r['rss_before_mb']:>10.0f}{gpu:>12}")
     print("(speed-up = baseline time / our time on the same device, > 1: ours is faster; canny's baseline is "
           "cv2 on the CPU for both devices; peak RSS = process peak during the timed runs, 'before' = RSS "
