@@ -1,7 +1,6 @@
 """Preprocessor glue: model folders, weight lookup/download, depth/pose runners, standalone nodes."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -18,7 +17,6 @@ log = logging.getLogger(__name__)
 
 POSE_DETECTOR_CHOICES = ["yolox_l.onnx", weights.POSE_DETECTOR.filename]
 POSE_ESTIMATOR_CHOICES = [weights.POSE_ESTIMATOR.filename, "dw-ll_ucoco_384.onnx"]
-VDA_CONFIG_KEY = "rv2v_vda_config"  # optional safetensors metadata: an explicit (e.g. tiny) VDA config
 
 
 # ----------------------------------------------------------------------------- folders
@@ -101,20 +99,9 @@ def _file_key(*paths):
 
 def vda_config_from_file(path: str):
     """An explicit VDA config from safetensors metadata (``rv2v_vda_config``), else None (detected)."""
-    if not path.lower().endswith(".safetensors"):
-        return None
-    from safetensors import safe_open
+    from ..pure.control_video import vda_config_from_file as from_file
 
-    from ..pure.depth import VDAConfig
-    from ..pure.depth.dinov2 import ViTConfig
-
-    with safe_open(path, framework="pt") as f:
-        meta = f.metadata() or {}
-    if VDA_CONFIG_KEY not in meta:
-        return None
-    c = json.loads(meta[VDA_CONFIG_KEY])
-    return VDAConfig(c.get("name", "custom"), ViTConfig(*c["vit"]), tuple(c["layers"]), int(c["features"]),
-                     tuple(c["out_channels"]), int(c.get("max_frames", 32)), bool(c.get("metric", False)))
+    return from_file(path)
 
 
 def load_depth_model(name: str, download_missing: bool = False):
@@ -239,7 +226,7 @@ class CannyPreprocessor(io.ComfyNode):
     def execute(cls, image, low_threshold=92, high_threshold=200, resolution=512) -> io.NodeOutput:
         out = canny.canny_frames(image, low=low_threshold, high=high_threshold, resolution=resolution,
                                  progress=Progress(image.shape[0]), should_stop=Progress.should_stop)
-        return io.NodeOutput(out)
+        return io.NodeOutput(out.float().div_(255.0))  # IMAGE is float in [0, 1]; canny gives uint8 0/255
 
 
 class DepthPreprocessor(io.ComfyNode):

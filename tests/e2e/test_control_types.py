@@ -121,3 +121,38 @@ def test_missing_depth_file_names_file_and_folder(server):
     assert "video_depth_anything_vits.pth" in message, message
     assert "models/rv2v_depth" in message, message
     assert "depth-anything/Video-Depth-Anything-Small" in message, message
+
+
+def test_standalone_preprocessor_nodes_give_comfy_images(server):
+    """The standalone Canny / Video Depth / DWPose nodes return ComfyUI IMAGEs (float in [0, 1]) and the
+    canny node draws exactly what the Control node computes at the same size."""
+    wf = json.loads(WORKFLOW.read_text(encoding="utf-8"))
+    settings = wf[SETTINGS]
+    settings["inputs"].update(prompt=PROMPT, input_video=server.ref, num_frames=N)
+    stamp = time.time_ns()
+    prompt = {
+        "1": settings,
+        "2": {"class_type": "RV2V_ReferencePlan", "inputs": {"settings": ["1", 0], "downscale_factor": 2,
+                                                             "working_short_side": 512}},
+        "3": {"class_type": "RV2V_CannyPreprocessor", "inputs": {
+            "image": ["2", 0], "low_threshold": 92, "high_threshold": 200, "resolution": 512}},
+        "4": {"class_type": "RV2V_DepthPreprocessor", "inputs": {
+            "image": ["2", 0], "depth_model": TINY_DEPTH, "depth_input_size": 518, "download_missing": False}},
+        "5": {"class_type": "RV2V_PosePreprocessor", "inputs": {
+            "image": ["2", 0], "bbox_detector": "yolox_l.onnx", "pose_estimator": "dw-ll_ucoco_384_bs5.torchscript.pt",
+            "detect_body": True, "detect_hand": True, "detect_face": True, "download_missing": False}},
+    }
+    for nid, kind in (("3", "canny"), ("4", "depth"), ("5", "pose")):
+        prompt[f"9{nid}"] = {"class_type": "RV2VTest_SaveTensors",
+                             "inputs": {"name": f"standalone_{kind}_{stamp}", "image": [nid, 0]}}
+    entry = server.run(prompt, timeout=500)
+    for nid, kind in (("3", "canny"), ("4", "depth"), ("5", "pose")):
+        (probe,) = server.download_outputs(entry, server.out_dir / f"standalone_{stamp}", node_id=f"9{nid}")
+        tensors, _meta = harness.read_probe(probe)
+        image = tensors["image"]
+        assert image.dtype.kind == "f", (kind, image.dtype)
+        assert image.shape[0] == N and image.shape[-1] == 3, (kind, image.shape)
+        assert float(image.min()) >= 0.0 and float(image.max()) <= 1.0, kind
+        if kind == "canny":
+            assert set(map(float, sorted(set(image.ravel().tolist())))) <= {0.0, 1.0}
+            assert float(image.max()) == 1.0  # edges present
