@@ -36,7 +36,7 @@ def decode_limits() -> media.DecodeLimits:
 
 def _media_kind(field: str) -> str | None:
     """'video' or 'image' for a media parameter's name, else None."""
-    p = next((q for q in params.PARAMS if q.name == field), None)
+    p = params.BY_NAME.get(field)
     return p.media if p is not None and p.kind == "media" else None
 
 

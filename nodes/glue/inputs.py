@@ -113,10 +113,7 @@ class ReferenceSettings(io.ComfyNode):
         try:
             settings = check_request(kwargs)
             for p, value in _local_media(settings):
-                try:
-                    probe_field(p.name, resolve_media(value, p.name), p.media)
-                except OSError as exc:  # e.g. a file name longer than the file system allows
-                    return f"{p.name}: cannot read {params.show_value(value)}: {exc.strerror or type(exc).__name__}"
+                probe_field(p.name, resolve_media(value, p.name), p.media)
         except (params.ParamError, sources.SourceError, media.MediaError) as exc:
             return str(exc)
         return True
@@ -142,12 +139,8 @@ class ReferenceSettings(io.ComfyNode):
         for p in params.PARAMS:
             value = getattr(settings, p.name)
             if p.kind == "media" and value:
-                try:
-                    path = resolve_media(value, p.name)
-                    info = probe_field(p.name, path, p.media)
-                except OSError as exc:  # e.g. a file name longer than the file system allows
-                    raise sources.SourceError(p.name, f"cannot read {params.show_value(value)}: "
-                                                      f"{exc.strerror or type(exc).__name__}") from None
+                path = resolve_media(value, p.name)
+                info = probe_field(p.name, path, p.media)
                 settings.resolved[p.name] = path
                 if info is not None:
                     settings.media_info[p.name] = info

@@ -10,7 +10,7 @@ import folder_paths
 import torch
 from comfy_api.latest import io, ui
 
-from ..pure import canny, imageops, weights
+from ..pure import canny, control_video, imageops, weights
 from .common import CATEGORY, Progress
 
 log = logging.getLogger(__name__)
@@ -97,22 +97,13 @@ def _file_key(*paths):
     return tuple((p, os.path.getmtime(p), os.path.getsize(p)) for p in paths)
 
 
-def vda_config_from_file(path: str):
-    """An explicit VDA config from safetensors metadata (``rv2v_vda_config``), else None (detected)."""
-    from ..pure.control_video import vda_config_from_file as from_file
-
-    return from_file(path)
-
-
 def load_depth_model(name: str, download_missing: bool = False):
-    from ..pure import depth
-
     path = require_file(weights.DEPTH_FOLDER, name, download_missing)
     note = weights.licence_note(name)
     if weights.entry(name) is not None and weights.entry(name).non_commercial:
         log.warning("RV2V depth: %s", note)
     return _cached(("depth",) + _file_key(path),
-                   lambda: depth.load_vda(path, config=vda_config_from_file(path))), note
+                   lambda: control_video.load_depth(path)), note
 
 
 def load_pose_backend(detector: str, estimator: str, download_missing: bool = False):
@@ -126,7 +117,7 @@ def load_pose_backend(detector: str, estimator: str, download_missing: bool = Fa
     if det != detector or est != estimator:
         note = f"DWPose runs the TorchScript pair {det} + {est} (ONNX choices map to them; no onnxruntime)"
     return _cached(("pose",) + _file_key(det_path, est_path),
-                   lambda: backends.DWPoseBackend.from_files(det_path, est_path, device="cpu")), note
+                   lambda: control_video.load_pose(det_path, est_path)), note
 
 
 def _device():

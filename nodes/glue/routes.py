@@ -219,9 +219,6 @@ class GenerationService:
             except media.MediaError as exc:
                 text = str(exc)
                 raise api.ApiError(400, text if text.startswith(p.name) else f"{p.name}: {text}", p.name) from None
-            except OSError as exc:  # e.g. a file name longer than the file system allows
-                raise api.ApiError(400, f"{p.name}: cannot read {params.show_value(value)}: "
-                                        f"{exc.strerror or type(exc).__name__}", p.name) from None
 
     async def _validated_item(self, gid: str, prompt: dict) -> tuple:
         """The queue item for a prompt, validated the way ``POST /prompt`` validates."""

@@ -105,6 +105,10 @@ class Param:
         return (f"requires {' and '.join(c.text() for c in self.requires)} "
                 f"(missing: {', '.join(c.field for c in missing)})")
 
+    def required_message(self) -> str:
+        """What a missing or empty required field is told (backend and browser alike)."""
+        return "is required and must not be empty" if self.kind == "text" else f"is required ({self.allowed()})"
+
     def inactive(self, values: Mapping[str, Any]) -> bool:
         return bool(self.inactive_when) and all(c.holds(values) for c in self.inactive_when)
 
@@ -382,13 +386,14 @@ def validate(raw: Mapping[str, Any], *, strict: bool = True, allow_unknown: Iter
             value = None
         if value is None:
             if p.required:
-                raise ParamError(p.name, f"is required ({p.allowed()})")
+                raise ParamError(p.name, p.required_message())
             values[p.name] = p.default
             continue
         values[p.name] = coerce(p, value, strict=strict)
 
-    if _is_empty(values["prompt"]):
-        raise ParamError("prompt", "is required and must not be empty")
+    for p in PARAMS:
+        if p.required and _is_empty(values[p.name]):
+            raise ParamError(p.name, p.required_message())
 
     notes: list[str] = []
     requested = values["num_frames"]
@@ -413,8 +418,7 @@ def ui_rules(p: Param) -> dict[str, Any]:
     rules: dict[str, Any] = {}
     if p.required:
         rules["required"] = True
-        rules["required_message"] = (
-            "is required and must not be empty" if p.kind == "text" else f"is required ({p.allowed()})")
+        rules["required_message"] = p.required_message()
     if p.requires:
         rules["requires"] = [{"field": c.field, "test": c.test, "text": c.text()} for c in p.requires]
     if p.inactive_when:
