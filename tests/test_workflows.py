@@ -1,5 +1,6 @@
 """The shipped workflows: lint, UI <-> API equivalence, contract defaults, official model files."""
 import copy
+import gzip
 import json
 from pathlib import Path
 
@@ -11,15 +12,15 @@ from rv2v.nodes.pure import workflow as W
 ROOT = Path(__file__).resolve().parents[1]
 UI = ROOT / "workflows" / "ltx23_reference_video_to_video.json"
 API = ROOT / "workflows" / "api" / "ltx23_reference_video_to_video.json"
-CORE_INFO = ROOT.parent / "shared" / "reference" / "comfyui_v0.27.0_object_info.json"
+#: ComfyUI v0.27.0's /object_info (every core node schema), gzipped; tests/e2e/test_contract.py checks it
+#: against the live server for the core nodes the workflows use.
+CORE_INFO = ROOT / "tests" / "data" / "comfyui_v0.27.0_object_info.json.gz"
 PACK_INFO = ROOT / "tests" / "data" / "rv2v_object_info.json"
 
 
 @pytest.fixture(scope="module")
 def object_info():
-    if not CORE_INFO.is_file():
-        pytest.skip(f"core node schemas not found at {CORE_INFO} (the shared/ reference folder)")
-    info = json.loads(CORE_INFO.read_text(encoding="utf-8"))
+    info = json.loads(gzip.decompress(CORE_INFO.read_bytes()).decode("utf-8"))
     pack = json.loads(PACK_INFO.read_text(encoding="utf-8"))
     assert not set(info) & set(pack), "pack node ids must not shadow core nodes"
     info.update(pack)

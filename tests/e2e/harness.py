@@ -106,13 +106,31 @@ def comfy_env() -> ComfyEnv | None:
     return ComfyEnv(Path(os.environ["COMFYUI_PATH"]).resolve(), shutil.which(os.environ["COMFY_PYTHON"]))
 
 
+#: True on a CI run (``CI=true``): a missing test environment is a failure there, never a skip.
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+#: ``RV2V_E2E_FULL=1`` runs the full lane (every repetition); CI's lane is the default under ``CI=true``.
+FULL_LANE = os.environ.get("RV2V_E2E_FULL", "").strip() == "1" or not IN_CI
+
+
+def unavailable(reason: str):
+    """The test environment lacks something (ComfyUI, Chromium, Playwright, a server binary).
+
+    For a user: ``pytest.skip`` with the one-line reason (works at module level too). With
+    ``CI=true``: ``pytest.fail`` with the same line, since CI must run every end-to-end test (at
+    module level that is a collection error naming the module, so the run cannot pass).
+    """
+    import pytest
+
+    if IN_CI:
+        pytest.fail(f"CI=true but {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
 def require_comfy_env() -> ComfyEnv:
-    """:func:`comfy_env`, or ``pytest.skip`` with the one-line reason."""
+    """:func:`comfy_env`, or :func:`unavailable` with the one-line reason (skip; a failure in CI)."""
     env = comfy_env()
     if env is None:
-        import pytest
-
-        pytest.skip(comfy_env_reason())
+        unavailable(comfy_env_reason())
     return env
 
 

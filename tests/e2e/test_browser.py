@@ -18,7 +18,8 @@ Screenshots go to test-output/. With RV2V_UPDATE_SCREENSHOTS=1 the test also wri
 from hand edits.
 
 Needs COMFYUI_PATH/COMFY_PYTHON, Debian's chromium (/usr/bin/chromium) and the Python `playwright`
-package (no browser download: the system chromium is used); skipped with a reason otherwise.
+package (no browser download: the system chromium is used); skipped with a reason otherwise (a failure
+with CI=true).
 """
 from __future__ import annotations
 
@@ -33,13 +34,14 @@ import pytest
 
 from . import harness
 
-ENV = harness.comfy_env()
-if ENV is None:
-    pytest.skip(harness.comfy_env_reason(), allow_module_level=True)
+ENV = harness.require_comfy_env()
 CHROMIUM = os.environ.get("RV2V_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():
-    pytest.skip("browser tests need chromium (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need `pip install playwright`")
+    harness.unavailable("browser tests need chromium (apt-get install chromium)")
+try:
+    from playwright import sync_api
+except ImportError:
+    harness.unavailable("browser tests need `pip install playwright`")
 
 from rv2v.nodes.pure import params as P  # noqa: E402
 

@@ -14,6 +14,7 @@ Skipped with a one-line reason unless COMFYUI_PATH and COMFY_PYTHON are set.
 """
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
 
@@ -22,11 +23,11 @@ import pytest
 
 from . import harness
 
-ENV = harness.comfy_env()
-if ENV is None:
-    pytest.skip(harness.comfy_env_reason(), allow_module_level=True)
+ENV = harness.require_comfy_env()
 
 SNAPSHOT = harness.REPO_ROOT / "tests" / "data" / "rv2v_object_info.json"
+CORE_SNAPSHOT = harness.REPO_ROOT / "tests" / "data" / "comfyui_v0.27.0_object_info.json.gz"
+WORKFLOWS = sorted((harness.REPO_ROOT / "workflows").glob("*.json"))
 DUMP_TOOL = harness.REPO_ROOT / "tests" / "tools" / "dump_object_info.py"
 CATEGORY = "LTX-2.3 Reference V2V"
 PACK_NODES = ("RV2V_Settings", "RV2V_ReferencePlan", "RV2V_Control", "RV2V_ICLoRAFile", "RV2V_ICLoRALoader", "RV2V_ICLoRAGuide",
@@ -55,9 +56,13 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def object_info(server) -> dict:
-    info = server.object_info()
-    return {name: spec for name, spec in info.items() if name.startswith("RV2V_")}
+def live_info(server) -> dict:
+    return server.object_info()
+
+
+@pytest.fixture(scope="module")
+def object_info(live_info) -> dict:
+    return {name: spec for name, spec in live_info.items() if name.startswith("RV2V_")}
 
 
 # ----------------------------------------------------------------------------------------
@@ -103,6 +108,37 @@ def test_object_info_matches_snapshot(object_info):
     assert problems == [], (
         f"/object_info differs from {SNAPSHOT.name} (if intended, regenerate it with "
         "$COMFY_PYTHON tests/tools/dump_object_info.py $COMFYUI_PATH):\n" + "\n".join(problems))
+
+
+def test_core_snapshot_matches_the_live_core_nodes_the_workflows_use(live_info):
+    """The committed core schema snapshot (used by the offline workflow lint) is the server's truth."""
+    core = json.loads(gzip.decompress(CORE_SNAPSHOT.read_bytes()).decode("utf-8"))
+    used = {node["type"] for wf in WORKFLOWS for node in json.loads(wf.read_text(encoding="utf-8"))["nodes"]}
+    used = sorted(t for t in used if not t.startswith("RV2V_") and t in live_info)
+    assert used, "the workflows use no core node the server knows"
+
+    def schema(spec: dict, files: set) -> dict:
+        # Combos that list a model folder's files (empty in the snapshot, taken on a server without
+        # models) depend on the server's folders, not on the schema: compare them without the list.
+        inputs = {}
+        for group, fields in spec.get("input", {}).items():
+            for key, value in fields.items():
+                value = json.loads(json.dumps(value))
+                if key in files:
+                    value = ["COMBO", {k: v for k, v in value[1].items() if k != "options"}] \
+                        if value[0] == "COMBO" else ["COMBO", {}]
+                inputs.setdefault(group, {})[key] = value
+        return {"input": inputs, "input_order": spec.get("input_order"),
+                "output": spec.get("output"), "output_name": spec.get("output_name")}
+
+    def file_lists(spec: dict) -> set:
+        return {key for fields in spec.get("input", {}).values() for key, value in fields.items()
+                if value[0] == [] or (value[0] == "COMBO" and value[1].get("options") == [])}
+
+    for name in used:
+        assert name in core, f"{name} missing from {CORE_SNAPSHOT.name}"
+        files = file_lists(core[name])
+        assert schema(core[name], files) == schema(live_info[name], files), f"{name} differs from {CORE_SNAPSHOT.name}"
 
 
 def test_python_module_is_the_pack_folder(object_info):

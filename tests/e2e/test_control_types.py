@@ -22,9 +22,7 @@ import pytest
 
 from . import harness
 
-ENV = harness.comfy_env()
-if ENV is None:
-    pytest.skip(harness.comfy_env_reason(), allow_module_level=True)
+ENV = harness.require_comfy_env()
 
 WORKFLOW = harness.REPO_ROOT / "workflows" / "api" / "ltx23_reference_video_to_video.json"
 GENERATOR = harness.E2E_DIR / "tiny_preprocessors.py"

@@ -21,9 +21,7 @@ import pytest
 from . import harness
 from .graphs import SIGMAS, core_only_prompt
 
-ENV = harness.comfy_env()
-if ENV is None:
-    pytest.skip(harness.comfy_env_reason(), allow_module_level=True)
+ENV = harness.require_comfy_env()
 
 WIDTH, HEIGHT, FRAMES, FPS = 192, 128, 17, 25
 CLIP_NAME = "rv2v_smoke_source.mp4"

@@ -35,9 +35,7 @@ import pytest
 
 from . import harness
 
-ENV = harness.comfy_env()
-if ENV is None:
-    pytest.skip(harness.comfy_env_reason(), allow_module_level=True)
+ENV = harness.require_comfy_env()
 
 from rv2v.nodes.pure import api, params  # noqa: E402
 

@@ -17,9 +17,7 @@ import pytest
 
 from . import harness
 
-ENV = harness.comfy_env()
-if ENV is None:
-    pytest.skip(harness.comfy_env_reason(), allow_module_level=True)
+ENV = harness.require_comfy_env()
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / "workflows" / "api" / "ltx23_reference_video_to_video.json"
