@@ -2,7 +2,8 @@
 
 Request parsing/validation (every field: valid, out of range, wrong type, missing
 dependency), the model object and its schema, prompt building, history and progress
-interpretation, the record store (atomic writes, restart recovery), SSE formatting,
+interpretation, the record store (atomic writes; the status machine and restart recovery are in
+tests/test_api_status.py), the route table, SSE formatting,
 authorization, and the CLI's argument handling, websocket framing, ``models`` and
 ``control`` commands (``control`` runs the real pipeline on a tiny clip).
 """
@@ -168,6 +169,18 @@ def test_choose_seed():
     s = api.parse_request(body())
     seed, source = api.choose_seed(s)
     assert source == "random" and 0 <= seed < 2 ** 53
+    assert api.choose_seed is params.choose_seed  # one seed rule (the Settings node uses it too)
+
+
+def test_choose_seed_draws_from_the_given_rng():
+    import random
+
+    s = api.parse_request(body())
+    assert params.choose_seed(s, random.Random(3)) == (random.Random(3).randrange(0, 2 ** 53), "random")
+    assert params.RANDOM_SEED_LIMIT == 2 ** 53
+    assert params.random_seed_note(12) == "seed: none given; using 12"
+    s = api.parse_request(body(seed=0))
+    assert params.choose_seed(s, random.Random(3)) == (0, "request")  # 0 is a seed, not "none"
 
 
 def test_summarize_request_shortens_data_uris_only():
@@ -199,6 +212,28 @@ def test_model_object_carries_the_generated_schema():
     assert "default" not in props["seed"]
     assert props["control_type"]["x-pack-extra"] is True
     json.dumps(obj)  # serialisable
+
+
+def test_route_table():
+    """One table of routes: unique method+path, each answered by a method of the glue's
+    GenerationService, and the model object's endpoints taken from it."""
+    import ast
+
+    keys = [(r.method, r.path) for r in api.ROUTES]
+    assert len(keys) == len(set(keys)) == 9
+    assert all(r.path.startswith("/api/") and r.method in ("GET", "POST", "DELETE") for r in api.ROUTES)
+    tree = ast.parse((ROOT / "nodes" / "glue" / "routes.py").read_text(encoding="utf-8"))
+    service = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "GenerationService")
+    handlers = {n.name for n in service.body if isinstance(n, ast.AsyncFunctionDef)}
+    missing = {r.handler for r in api.ROUTES} - handlers
+    assert not missing, missing
+    assert api.model_object()["endpoints"] == {
+        "sync": "POST /api/ai/videos/generate",
+        "queue": "POST /api/ai/queue",
+        "status": "GET /api/ai/queue/{generation_id}",
+        "cancel": "DELETE /api/ai/queue/{generation_id}",
+        "events": "GET /api/events",
+    }
 
 
 def test_schema_agrees_with_validation_on_defaults_and_ranges():
@@ -334,21 +369,6 @@ def _record(store=None, status=None):
     return rec
 
 
-def test_new_record_and_transitions():
-    rec = _record()
-    assert rec["status"] == "queued" and rec["generation_id"] == rec["prompt_id"]
-    assert api.valid_generation_id(rec["generation_id"])
-    assert rec["notes"][-1] == "seed: none given; using 5"
-    assert api.transition(rec, "processing") and rec["started_at"] and rec["finished_at"] is None
-    assert not api.transition(rec, "processing")
-    assert api.transition(rec, "succeeded", result={"filename": "a.mp4", "subfolder": "", "type": "output"})
-    assert rec["finished_at"] and rec["progress"] == 1.0
-    assert not api.transition(rec, "failed", error_message="late")  # terminal is final
-    assert rec["status"] == "succeeded"
-    with pytest.raises(ValueError):
-        api.transition(rec, "done")
-
-
 def test_public_view():
     rec = _record()
     view = api.public_view(rec, "http://h:1")
@@ -383,7 +403,7 @@ def test_store_writes_are_atomic(tmp_path, monkeypatch):
     def boom(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(api.os, "replace", boom)
+    monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError):
         store.save(changed)
     monkeypatch.undo()
@@ -397,30 +417,41 @@ def test_store_removes_stray_temp_files_and_skips_corrupt_records(tmp_path):
     gid = api.new_generation_id()
     (tmp_path / f"{gid}.json").write_text("{half a record")
     (tmp_path / f"{api.new_generation_id()}.json").write_text(json.dumps({"generation_id": "someone-else"}))
+    stray = tmp_path / f".{gid}.json.k3j2x1.tmp"  # what an interrupted atomic.write_bytes leaves
+    stray.write_text("{half")
+    keep = tmp_path / "notes.txt"
+    keep.write_text("not ours")
     store = api.RecordStore(tmp_path)
     assert not (tmp_path / ".tmp-abc.json").exists()
+    assert not stray.exists() and keep.exists()
     assert store.load_all() == [] and store.load(gid) is None
 
 
-def test_restart_recovery(tmp_path):
+def test_store_temp_files_are_the_ones_it_cleans(tmp_path, monkeypatch):
+    """The store's own temporary file (atomic.write_bytes) matches what it removes on start."""
     store = api.RecordStore(tmp_path)
-    running = _record(store, "processing")
-    queued = _record(store, "queued")
-    done = _record(store, "succeeded")
-    known = _record(store, "queued")
-    changed = store.recover(known_active=[known["generation_id"]])
-    assert {r["generation_id"] for r in changed} == {running["generation_id"], queued["generation_id"]}
-    # a fresh store (a new process) sees the recovered records on disk
-    fresh = {r["generation_id"]: r for r in api.RecordStore(tmp_path).load_all()}
-    r = fresh[running["generation_id"]]
-    assert r["status"] == "failed" and r["error_message"] == api.RESTART_RUNNING and r["finished_at"]
-    assert "restarted while this generation was running" in r["error_message"]
-    q = fresh[queued["generation_id"]]
-    assert q["status"] == "failed" and q["error_message"] == api.RESTART_QUEUED
-    assert fresh[done["generation_id"]]["status"] == "succeeded"
-    assert fresh[known["generation_id"]]["status"] == "queued"
-    again = api.RecordStore(tmp_path).recover(known_active=[known["generation_id"]])
-    assert again == []  # idempotent
+    rec = _record()
+    seen = []
+
+    def boom(src, dst):
+        seen.append(os.path.basename(src))
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        store.save(rec)
+    monkeypatch.undo()
+    assert len(seen) == 1
+    (tmp_path / seen[0]).write_text("{half")  # as if the process had died before the rename
+    api.RecordStore(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_store_records_are_private(tmp_path):
+    store = api.RecordStore(tmp_path)
+    rec = _record(store)
+    assert (tmp_path / f"{rec['generation_id']}.json").stat().st_mode & 0o777 == 0o600
 
 
 # ----------------------------------------------------------------------------------------

@@ -28,6 +28,17 @@ def test_kinds():
                                    "ftp://h/x")] == ["url", "url", "data", "file", "bad-scheme", "bad-scheme"]
 
 
+def test_bad_scheme_message_has_one_home(dirs):
+    err = S.bad_scheme("input_image", " ftp://h/x.png")
+    assert isinstance(err, S.SourceError) and err.field == "input_image"
+    assert str(err) == f"input_image: URL scheme 'ftp' is not allowed; use {S.ALLOWED_SOURCES}"
+    assert str(S.bad_scheme("f", "ssh://h", allowed="http(s)")) == "f: URL scheme 'ssh' is not allowed; use http(s)"
+    inp, cache = dirs
+    with pytest.raises(S.SourceError) as info:  # resolve refuses with the same message
+        S.resolve("ftp://h/x.png", "input_image", input_dir=str(inp), cache_dir=str(cache))
+    assert str(info.value) == str(err)
+
+
 def test_local_names_resolve_inside_the_input_folder(dirs):
     inp, cache = dirs
     assert S.resolve("clip.mp4", "input_video", input_dir=str(inp), cache_dir=str(cache)) == inp / "clip.mp4"

@@ -1,8 +1,6 @@
 """Settings and Reference planning nodes."""
 from __future__ import annotations
 
-import random
-
 from comfy_api.latest import io, ui
 
 from ..pure import media, params, planning, sources
@@ -82,8 +80,7 @@ def _local_media(settings: params.Settings):
                 continue
             kind = sources.kind_of(value)
             if kind == "bad-scheme":
-                raise sources.SourceError(p.name, f"URL scheme {value.split('://', 1)[0]!r} is not allowed; use "
-                                                  "http(s), a data: URI, or a file in ComfyUI's input folder")
+                raise sources.bad_scheme(p.name, value)
             if kind == "file":
                 yield p, value
 
@@ -144,9 +141,10 @@ class ReferenceSettings(io.ComfyNode):
                 settings.resolved[p.name] = path
                 if info is not None:
                     settings.media_info[p.name] = info
-        if settings.seed is None:
-            settings.seed = random.SystemRandom().randrange(0, 2 ** 53)
-            settings.notes.append(f"seed: none given; using {settings.seed}")
+        seed, source = params.choose_seed(settings)
+        if source == "random":
+            settings.seed = seed
+            settings.notes.append(params.random_seed_note(seed))
         report = "\n".join(settings.notes) or "ok"
         return io.NodeOutput(settings, settings.prompt, settings.negative_prompt, int(settings.seed), report,
                              ui=ui.PreviewText(report))

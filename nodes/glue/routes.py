@@ -1,15 +1,9 @@
 """The hosted preset's HTTP API on ComfyUI's own server (no second process).
 
-Routes (added to ``PromptServer.instance.routes`` when the pack loads, before ComfyUI
-builds its router; none of them is a core path, see :func:`core_clashes`):
-
-* ``POST /api/ai/videos/generate``: validate, queue, wait, answer the finished generation;
-* ``POST /api/ai/queue``: validate, queue, answer ``{"generations": [{"generation_id": ...}]}``;
-* ``GET /api/ai/queue``: this server's generations, newest first (``?status=``, ``?limit=``);
-* ``GET /api/ai/queue/{generation_id}``: status, progress, ``result_url`` / ``error_message``;
-* ``DELETE /api/ai/queue/{generation_id}`` and ``POST /api/ai/queue/{generation_id}/cancel``;
-* ``GET /api/events``: server-sent events (``media_generation_completed``);
-* ``GET /api/ai/models`` and ``GET /api/ai/models/{model_id}``: the model object.
+Routes: every row of the route table ``api.ROUTES`` (``nodes/pure/api/endpoints.py``:
+method, path, the :class:`GenerationService` method that answers it), added to
+``PromptServer.instance.routes`` when the pack loads, before ComfyUI builds its router;
+none of them is a core path, see :func:`core_clashes`.
 
 Each generation is the shipped API workflow with the Settings node's inputs set from
 the request, queued exactly like ``POST /prompt`` does it (on-prompt handlers, node
@@ -18,8 +12,9 @@ there is no loopback HTTP call, no dependency on the listen address/TLS, and the
 validation errors come back as Python objects. The generation id is the prompt id.
 
 Status comes from ComfyUI's own queue and history (polled every 0.25 s while anything is
-active, under the queue's lock) and progress from ComfyUI's progress registry; nothing
-in core is patched. Records are JSON files under ``<user dir>/rv2v/generations``.
+active, under the queue's lock) and progress from ComfyUI's progress registry; this module
+reads them into a plain snapshot and the pure status machine (``nodes/pure/api/status.py``)
+decides; nothing in core is patched. Records are JSON files under ``<user dir>/rv2v/generations``.
 """
 from __future__ import annotations
 
@@ -42,20 +37,6 @@ POLL_S = 0.25
 KEEPALIVE_S = 15.0
 CANCEL_WAIT_S = 30.0
 EVENT_BACKLOG = 1000
-PROGRESS_SAVE_STEP = 0.05
-
-#: (method, path) of every route this module adds.
-ROUTES = (
-    ("POST", "/api/ai/videos/generate"),
-    ("POST", "/api/ai/queue"),
-    ("GET", "/api/ai/queue"),
-    ("GET", "/api/ai/queue/{generation_id}"),
-    ("DELETE", "/api/ai/queue/{generation_id}"),
-    ("POST", "/api/ai/queue/{generation_id}/cancel"),
-    ("GET", "/api/events"),
-    ("GET", "/api/ai/models"),
-    ("GET", "/api/ai/models/{model_id}"),
-)
 API_HEADER = "X-RV2V-API"
 
 
@@ -126,7 +107,7 @@ def core_clashes(server) -> list[str]:
                 taken.add((route.method, info))
     except Exception:  # noqa: BLE001 - best effort
         pass
-    return [f"{m} {p}" for m, p in ROUTES if (m, p) in taken or ("*", p) in taken]
+    return [f"{r.method} {r.path}" for r in api.ROUTES if (r.method, r.path) in taken or ("*", r.path) in taken]
 
 
 class GenerationService:
@@ -147,15 +128,9 @@ class GenerationService:
 
     # -- registration ----------------------------------------------------------------------
     def add_routes(self, routes) -> None:
-        routes.post("/api/ai/videos/generate")(self.generate)
-        routes.post("/api/ai/queue")(self.enqueue)
-        routes.get("/api/ai/queue")(self.list_generations)
-        routes.get("/api/ai/queue/{generation_id}")(self.status)
-        routes.delete("/api/ai/queue/{generation_id}")(self.cancel)
-        routes.post("/api/ai/queue/{generation_id}/cancel")(self.cancel)
-        routes.get("/api/events")(self.events)
-        routes.get("/api/ai/models")(self.list_models)
-        routes.get("/api/ai/models/{model_id}")(self.model)
+        """Every row of the route table, on an aiohttp ``RouteTableDef``."""
+        for route in api.ROUTES:
+            routes.route(route.method, route.path)(getattr(self, route.handler))
 
     # -- helpers ---------------------------------------------------------------------------
     def _auth(self, request: web.Request) -> None:
@@ -190,15 +165,23 @@ class GenerationService:
             except asyncio.QueueFull:
                 pass
 
-    def _finished(self, record: dict) -> None:
-        self.saved_progress.pop(record["generation_id"], None)
-        self._save(record)
-        self._publish(api.COMPLETED_EVENT, record["generation_id"])
-        for fut in self.waiters.pop(record["generation_id"], []):
-            if not fut.done():
-                fut.set_result(record)
-        _log(logging.INFO, f"generation {record['generation_id']} {record['status']}"
-             + (f": {record['error_message']}" if record.get("error_message") else ""))
+    def _apply(self, record: dict, update: api.Update) -> None:
+        """Do what a step of the status machine asks: save, send events, wake the waiters."""
+        gid = record["generation_id"]
+        if update.finished:
+            self.saved_progress.pop(gid, None)
+        elif update.saved_progress is not None:
+            self.saved_progress[gid] = update.saved_progress
+        if update.save:
+            self._save(record)
+        for event in update.events:
+            self._publish(event, gid)
+        if update.finished:
+            for fut in self.waiters.pop(gid, []):
+                if not fut.done():
+                    fut.set_result(record)
+            _log(logging.INFO, f"generation {gid} {record['status']}"
+                 + (f": {record['error_message']}" if record.get("error_message") else ""))
 
     def _ensure_watcher(self) -> None:
         if self.watcher is None or self.watcher.done():
@@ -320,16 +303,11 @@ class GenerationService:
         self._auth(request)
         record = self._record(request)
         gid = record["generation_id"]
-        if record["status"] == api.CANCELLED:
+        if not api.begin_cancel(record):  # already cancelled
             return _json(api.public_view(record, base_url(request)))
-        if record["status"] in api.TERMINAL:
-            raise api.ApiError(409, f"generation_id: generation {gid} already {record['status']}; nothing to cancel",
-                               "generation_id")
         queue = self.server.prompt_queue
-        record["cancel_requested"] = True
         if queue.delete_queue_item(lambda item: item[1] == gid):
-            api.transition(record, api.CANCELLED, error_message="cancelled before it started")
-            self._finished(record)
+            self._apply(record, api.cancel_queued(record))
             return _json(api.public_view(record, base_url(request)))
         self._save(record)
         interrupt = getattr(queue, "interrupt_if_running", None)
@@ -448,41 +426,19 @@ class GenerationService:
                 return
             await asyncio.sleep(POLL_S)
 
-    def _progress(self, gid: str, record: dict) -> None:
+    def _progress_state(self) -> dict | None:
+        """ComfyUI's progress registry as plain data (None when it cannot be read)."""
         try:
             from comfy_execution.progress import get_progress_state
 
             registry = get_progress_state()
-            if registry.prompt_id != gid:
-                return
             nodes = {}
-            running = None
             for nid, st in list(registry.nodes.items()):
                 state = getattr(st.get("state"), "value", st.get("state"))
                 nodes[nid] = {"state": state, "value": st.get("value", 0), "max": st.get("max", 1)}
-                if state == "running":
-                    running = nid
+            return {"prompt_id": registry.prompt_id, "nodes": nodes}
         except (RuntimeError, ImportError, AttributeError):
-            return
-        fraction = api.progress_fraction(nodes, int(record.get("node_count") or 0))
-        if fraction > float(record.get("progress") or 0.0):
-            record["progress"] = fraction
-            self._publish(api.PROGRESS_EVENT, gid)
-        if running is not None:
-            st = nodes[running]
-            node = (self._prompt_nodes(gid) or {}).get(running) or {}
-            record["progress_detail"] = {"node": running, "class_type": node.get("class_type"),
-                                         "value": st["value"], "max": st["max"]}
-        if record["progress"] - self.saved_progress.get(gid, 0.0) >= PROGRESS_SAVE_STEP:
-            self.saved_progress[gid] = record["progress"]
-            self._save(record)
-
-    def _prompt_nodes(self, gid: str) -> dict | None:
-        running, _ = self.server.prompt_queue.get_current_queue_volatile()
-        for item in running:
-            if item[1] == gid:
-                return item[2]
-        return None
+            return None
 
     def _tick(self) -> bool:
         """One status update of every active generation. Returns True while any is active."""
@@ -491,41 +447,16 @@ class GenerationService:
             return False
         queue = self.server.prompt_queue
         running, pending = queue.get_current_queue_volatile()
-        running_ids = {item[1] for item in running}
-        order = [item[1] for item in sorted(pending, key=lambda it: it[0])]
-        positions = {gid: i for i, gid in enumerate(order)}
+        history = {}
         for record in active:
             gid = record["generation_id"]
             entry = queue.get_history(prompt_id=gid).get(gid)
             if entry is not None:
-                outcome = api.interpret_history(entry, record.get("save_nodes") or ())
-                if outcome["status"] == api.CANCELLED and not record.get("cancel_requested"):
-                    outcome["error_message"] = (outcome["error_message"] or "interrupted") + " (interrupted in ComfyUI)"
-                elif outcome["status"] == api.CANCELLED:
-                    outcome["error_message"] = "cancelled while running"
-                record.pop("progress_detail", None)
-                record.pop("queue_position", None)
-                api.transition(record, outcome["status"], result=outcome["result"],
-                               error_message=outcome["error_message"])
-                self._finished(record)
-            elif gid in running_ids:
-                if api.transition(record, api.PROCESSING):
-                    record.pop("queue_position", None)
-                    self._save(record)
-                    self._publish(api.PROGRESS_EVENT, gid)
-                self._progress(gid, record)
-            elif gid in positions:
-                record["queue_position"] = positions[gid]
-            else:
-                if record["status"] == api.QUEUED:
-                    message = ("cancelled before it started" if record.get("cancel_requested")
-                               else "removed from ComfyUI's queue before it ran")
-                    api.transition(record, api.CANCELLED, error_message=message)
-                else:
-                    api.transition(record, api.FAILED, error_message=(
-                        "ComfyUI's history entry of this generation was removed before its result could be read"))
-                record.pop("queue_position", None)
-                self._finished(record)
+                history[gid] = entry
+        snapshot = api.Snapshot.from_queue(running, pending, history, self._progress_state())
+        for record in active:
+            gid = record["generation_id"]
+            self._apply(record, api.advance(record, snapshot, self.saved_progress.get(gid, 0.0)))
         return any(r["status"] in api.ACTIVE for r in self.records.values())
 
 

@@ -31,17 +31,32 @@ def atomic_path(dest: str | os.PathLike, suffix: str = ".part", mode: int = 0o64
     except BaseException:
         _unlink(tmp)
         raise
-    if fsync_dir and hasattr(os, "O_DIRECTORY"):
+    if fsync_dir:
+        _fsync_folder(folder)
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable (POSIX; best effort: the rename already happened, and
+    some file systems refuse fsync on a folder)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    try:
         dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
 
 
-def write_bytes(dest: str | os.PathLike, data: bytes, *, fsync: bool = False) -> None:
-    """Atomically replace ``dest`` with ``data``."""
-    with atomic_path(dest, fsync_dir=fsync) as tmp:
+def write_bytes(dest: str | os.PathLike, data: bytes, *, fsync: bool = False, suffix: str = ".part",
+                mode: int = 0o644) -> None:
+    """Atomically replace ``dest`` with ``data``. ``fsync``: the data is flushed to disk before the
+    rename and the folder after it, so a crash leaves the old or the new content, never half."""
+    with atomic_path(dest, suffix=suffix, mode=mode, fsync_dir=fsync) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(data)
             if fsync:

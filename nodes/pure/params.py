@@ -300,6 +300,30 @@ class Settings:
         return out
 
 
+#: Seeds drawn when a request gives none lie in [0, RANDOM_SEED_LIMIT): integers below 2**53
+#: are exact as JSON numbers in JavaScript clients (ECMA-262, Number.MAX_SAFE_INTEGER).
+RANDOM_SEED_LIMIT = 2 ** 53
+
+
+def choose_seed(settings: Settings, rng=None) -> tuple[int, str]:
+    """(seed, source): the request's seed (source ``"request"``), or a random one below
+    :data:`RANDOM_SEED_LIMIT` (source ``"random"``; ``rng`` defaults to ``random.SystemRandom``).
+
+    The one seed rule of the pack: the HTTP API (``nodes/glue/routes.py``), the CLI and
+    the Settings node (``nodes/glue/inputs.py``) all call it."""
+    if settings.seed is not None:
+        return int(settings.seed), "request"
+    import random
+
+    rng = rng or random.SystemRandom()
+    return int(rng.randrange(0, RANDOM_SEED_LIMIT)), "random"
+
+
+def random_seed_note(seed: int) -> str:
+    """The note that tells the user which seed was drawn for a request without one."""
+    return f"seed: none given; using {seed}"
+
+
 def snap_num_frames(n: int) -> int:
     """Nearest 8k+1 frame count (halves round up), clamped to [9, 481]."""
     k = math.floor((n - 1) / 8 + 0.5)

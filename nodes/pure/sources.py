@@ -133,7 +133,7 @@ def policy_from_env(environ: Optional[Mapping[str, str]] = None) -> FetchPolicy:
 
 
 def kind_of(value: str) -> str:
-    """'url', 'data' or 'file'."""
+    """'url', 'data', 'file', or 'bad-scheme' (a URL of another scheme: :func:`bad_scheme`)."""
     low = value.strip().lower()
     if low.startswith(("http://", "https://")):
         return "url"
@@ -142,6 +142,17 @@ def kind_of(value: str) -> str:
     if "://" in low:
         return "bad-scheme"
     return "file"
+
+
+#: Where a media value may point, for the message refusing another URL scheme.
+ALLOWED_SOURCES = "http(s), a data: URI, or a file name in ComfyUI's input folder"
+
+
+def bad_scheme(field: str, value: str, allowed: str = ALLOWED_SOURCES) -> SourceError:
+    """The one message refusing a media value whose URL scheme is not http(s) (``kind_of`` says
+    'bad-scheme'); ``allowed`` says what the caller accepts instead."""
+    scheme = value.strip().split("://", 1)[0]
+    return SourceError(field, f"URL scheme {scheme!r} is not allowed; use {allowed}")
 
 
 def strip_annotation(name: str) -> tuple[str, str]:
@@ -531,8 +542,6 @@ def resolve(value: str, field: str, *, input_dir: str, cache_dir: str, policy: F
     if k == "data":
         return write_data_uri(value, cache_dir, field, policy.max_bytes, check=check)
     if k == "bad-scheme":
-        scheme = value.split("://", 1)[0]
-        raise SourceError(field, f"URL scheme {scheme!r} is not allowed; use http(s), a data: URI, "
-                                 "or a file name in ComfyUI's input folder")
+        raise bad_scheme(field, value)
     roots = {"input": input_dir, **(extra_roots or {})}
     return resolve_local(value, roots, field)
