@@ -238,7 +238,8 @@ def test_neck_remap_thresholds_and_json():
     assert p["face"][68] == p["body"][14] and p["face"][69] == p["body"][15]
     assert p["face"][0] == tuple(k[0, 23].tolist())  # COCO face starts at 23 (24 after neck)
     s_low = s.clone()
-    s_low[0, 5] = 0.3  # neck needs both > 0.3
+    # neck needs both > 0.3 (in float64: float32(0.3) itself passes, see the float64 test below)
+    s_low[0, 5] = float(np.nextafter(np.float32(0.3), np.float32(0)))
     assert keypoints.insert_neck_and_remap(k, s_low)[1][0, 1] == 0.0
     j = keypoints.pose_keypoint_frame(people, 96, 128)
     q = j["people"][0]
@@ -251,6 +252,54 @@ def test_neck_remap_thresholds_and_json():
     q2 = j2["people"][0]
     assert q2["pose_keypoints_2d"] == [0.0] * 54
     assert q2["face_keypoints_2d"] is None and q2["hand_right_keypoints_2d"] is None
+
+
+def test_face_group_needs_a_visible_face_point():
+    """The 68 face points decide whether there is a face; visible eyes alone do not make one."""
+    k = torch.rand(1, 133, 2) * 100 + 10
+    s = torch.full((1, 133), 0.9)
+    s[0, 23:91] = 0.1  # all 68 COCO face points invisible; the eyes (COCO 1, 2) stay visible
+    k2, s2 = keypoints.insert_neck_and_remap(k, s)
+    p = keypoints.format_people(k2, s2)[0]
+    assert p["body"][14] is not None and p["body"][15] is not None
+    assert p["face"] is None
+    j = keypoints.pose_keypoint_frame([p], 96, 128)["people"][0]
+    assert j["face_keypoints_2d"] is None
+    # rendering: nothing white over the eye joints (the face is drawn in white, nothing else is)
+    img = render.draw_people([p], 140, 140, body=False, hands=False)
+    assert not img.any()
+    # one visible face point: a 70-point face with the two eyes appended
+    s[0, 40] = 0.9
+    p = keypoints.format_people(*keypoints.insert_neck_and_remap(k, s))[0]
+    assert len(p["face"]) == 70 and sum(q is not None for q in p["face"]) == 3
+    assert p["face"][68] == p["body"][14] and p["face"][69] == p["body"][15]
+    # eyes invisible too: a face of 68 + 2 None
+    s[0, 1:3] = 0.1
+    p = keypoints.format_people(*keypoints.insert_neck_and_remap(k, s))[0]
+    assert p["face"][68] is None and p["face"][69] is None and p["face"][40 - 23] is not None
+
+
+def test_thresholds_compare_in_float64_at_float32_0_3():
+    """A float32 score of exactly float32(0.3) (0.30000001...) is > 0.3 in float64, like the reference."""
+    f03 = np.float32(0.3)
+    below = np.nextafter(f03, np.float32(0))
+    k = torch.rand(2, 133, 2) * 50
+    s = torch.full((2, 133), 0.9)
+    s[0, 5] = s[0, 6] = torch.tensor(f03)  # shoulders exactly at float32(0.3): neck visible
+    s[1, 5] = torch.tensor(below)  # the float32 just below: no neck
+    k2, s2 = keypoints.insert_neck_and_remap(k, s)
+    assert s2.dtype == np.float64 and k2.dtype == np.float64
+    assert s2[0, 1] == 1.0 and s2[1, 1] == 0.0
+    # the same keypoints in float64: the neck is the float64 mean
+    assert k2[0, 1].tolist() == ((k[0, 5].double() + k[0, 6].double()) / 2).tolist()
+    ppl = keypoints.format_people(k2, s2)
+    assert ppl[0]["body"][2] is not None and ppl[0]["body"][5] is not None  # >= 0.3 at float32(0.3)
+    assert ppl[1]["body"][1] is None and ppl[1]["body"][5] is None  # OpenPose 5 = COCO 5 (left shoulder)
+    # the detector's person threshold: score > 0.3 in float64 keeps float32(0.3)
+    boxes = torch.tensor([[[0.0, 0, 10, 10], [50, 50, 60, 60], [100, 100, 110, 110]]])
+    scores = torch.tensor([[f03, below, 0.9]], dtype=torch.float32)
+    kept = detect.select_persons(boxes, scores)[0]
+    assert kept.tolist() == [[100.0, 100, 110, 110], [0.0, 0, 10, 10]]
 
 
 # ---------------------------------------------------------------- rendering

@@ -10,18 +10,24 @@ Pure module (torch only). See shared/reference/preprocessors.md §3.2.
   person score obj * cls0 (the model output is already sigmoided).
 * ``select_persons``: class-0 NMS (score > 0.1, IoU 0.45, +1 convention),
   then score > 0.3.  Equivalent to the per-class multiclass NMS followed by
-  the class-0 filter, because classes never interact.
+  the class-0 filter, because classes never interact.  Precision as in the
+  reference (comfyui_controlnet_aux ``dwpose/dw_torchscript/jit_det.py``):
+  the 0.1 and 0.45 comparisons are float32 (numpy float32 arrays against
+  Python floats), the final 0.3 one is float64 (its ``dets`` array is
+  float64): ``gt_exact`` does that without float64 tensors.
 """
 from __future__ import annotations
 
 from typing import List, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .nms import nms_batched
 
-__all__ = ["DET_SIZE", "STRIDES", "letterbox", "yolox_grid", "decode_yolox", "select_persons"]
+__all__ = ["DET_SIZE", "STRIDES", "letterbox", "yolox_grid", "decode_yolox", "select_persons",
+           "gt_exact"]
 
 DET_SIZE = 640
 STRIDES = (8, 16, 32)
@@ -44,6 +50,17 @@ def letterbox(frames: torch.Tensor, size: int = DET_SIZE, pad_value: float = 114
 
 
 _GRIDS = {}
+
+
+def gt_exact(x: torch.Tensor, thr: float) -> torch.Tensor:
+    """``x > thr`` for a float32 ``x`` with ``thr`` taken as the exact double (as numpy
+    compares a float32 value cast into a float64 array), without float64 tensors: compared
+    against the largest float32 <= thr. (``x > 0.3`` in torch rounds 0.3 to float32 first,
+    which drops a score of exactly float32(0.3).)"""
+    t = np.float32(thr)
+    if float(t) > float(thr):
+        t = np.nextafter(t, np.float32(-np.inf))
+    return x > float(t)
 
 
 def yolox_grid(size: int = DET_SIZE, strides: Sequence[int] = STRIDES, device=None):
@@ -89,7 +106,7 @@ def select_persons(boxes: torch.Tensor, scores: torch.Tensor, score_thr: float =
     b = torch.gather(boxes, 1, idx[..., None].expand(-1, -1, 4))
     s = torch.gather(scores, 1, idx)
     v = torch.gather(valid, 1, idx)
-    keep = nms_batched(b, s, v, iou_thr) & (s > person_thr)
+    keep = nms_batched(b, s, v, iou_thr) & gt_exact(s, person_thr)
     res = []
     for i in range(B):
         k = keep[i]
