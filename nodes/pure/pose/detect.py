@@ -2,10 +2,11 @@
 
 Pure module (torch only). See shared/reference/preprocessors.md §3.2.
 
-* ``letterbox``: r = min(S/H, S/W); bilinear resize (cv2 INTER_LINEAR
-  semantics: half-pixel centres, no antialias) to (int(W r), int(H r)),
-  values rounded to uint8 levels, pasted at the top-left of an S x S canvas
-  filled with 114.  Raw 0-255 values, no mean/std, channel order unchanged.
+* ``letterbox``: r = min(S/H, S/W); ``cv2.resize(INTER_LINEAR)`` to
+  (int(W r), int(H r)) reproduced bit for bit on uint8 (OpenCV's fixed-point
+  bilinear, ``resize_cv.linear_resize_uint8``), pasted at the top-left of an
+  S x S canvas filled with 114.  Raw 0-255 values, no mean/std, channel order
+  unchanged.
 * ``decode_yolox``: (B, 8400, 85) -> xyxy boxes in original pixels and the
   person score obj * cls0 (the model output is already sigmoided).
 * ``select_persons``: class-0 NMS (score > 0.1, IoU 0.45, +1 convention),
@@ -22,8 +23,8 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from ..resize_cv import linear_resize_uint8
 from .nms import nms_batched
 
 __all__ = ["DET_SIZE", "STRIDES", "letterbox", "yolox_grid", "decode_yolox", "select_persons",
@@ -35,15 +36,16 @@ STRIDES = (8, 16, 32)
 
 def letterbox(frames: torch.Tensor, size: int = DET_SIZE, pad_value: float = 114.0,
               dtype: torch.dtype = torch.float32) -> Tuple[torch.Tensor, float]:
-    """``frames`` (B, H, W, 3) with 0-255 values (uint8 or float) ->
+    """``frames`` (B, H, W, 3) uint8 (float 0-255 values are rounded to uint8 first) ->
     ``(canvas (B, 3, size, size) dtype, r)``."""
     B, H, W, _ = frames.shape
     r = min(size / H, size / W)
     nh, nw = int(H * r), int(W * r)
-    x = frames.permute(0, 3, 1, 2).to(torch.float32)
+    x = frames.permute(0, 3, 1, 2)
+    if x.dtype != torch.uint8:
+        x = x.round().clamp(0, 255).to(torch.uint8)
     if (nh, nw) != (H, W):
-        x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False)
-        x = x.round().clamp_(0, 255)
+        x = linear_resize_uint8(x, nh, nw)
     canvas = torch.full((B, 3, size, size), pad_value, dtype=torch.float32, device=frames.device)
     canvas[:, :, :nh, :nw] = x
     return canvas.to(dtype), r
