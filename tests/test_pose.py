@@ -175,7 +175,8 @@ def test_box_to_center_scale_hand_values():
     c, s = topdown.box_to_center_scale(torch.tensor([[10.0, 20, 110, 220], [0, 0, 200, 100]]))
     assert c.tolist() == [[60.0, 120.0], [100.0, 50.0]]
     # tall: (125, 250) -> w = 250 * 0.75; wide: (250, 125) -> h = 250 / 0.75
-    assert torch.allclose(s, torch.tensor([[187.5, 250.0], [250.0, 250 / 0.75]]))
+    assert c.dtype == s.dtype == torch.float64  # float64 like the reference
+    assert torch.allclose(s, torch.tensor([[187.5, 250.0], [250.0, 250 / 0.75]], dtype=torch.float64))
 
 
 def test_crop_affine_vs_cv2_warpaffine():
@@ -212,7 +213,7 @@ def test_simcc_decode_and_inverse_map():
     p = torch.tensor([[[33.0, 71.5], [80.25, 200.0]]])
     M = topdown.crop_matrix(c, s)[0]
     q = p @ M[:, :2].T + M[:, 2]
-    assert torch.allclose(topdown.to_image(q, c, s), p, atol=1e-4)
+    assert torch.allclose(topdown.to_image(q, c, s), p.double(), atol=1e-4)
 
 
 # ---------------------------------------------------------------- keypoints
@@ -413,11 +414,14 @@ def test_render_vs_cv2_reference(case):
     iou, agree = iou_and_agree(got, ref)
     assert iou >= (0.85 if has_hands else 0.98), (iou, agree)
     assert agree >= (0.8 if has_hands else 0.97), (iou, agree)
+    # the primitives are cv2-exact (the hand lines stay inside these frames): pixel for pixel
+    assert np.array_equal(got, ref), (has_hands, iou, agree)
     # per part: body/face alone at the stricter bound
     if case in ("single", "two_overlapping", "border"):
         for kw in ({"hands": False, "face": False}, {"body": False, "hands": False}):
             iou2, agree2 = iou_and_agree(render.draw_people(people, H, W, **kw), cv2_reference(people, H, W, **kw))
             assert iou2 >= 0.98 and agree2 >= 0.97, (kw, iou2, agree2)
+            assert np.array_equal(render.draw_people(people, H, W, **kw), cv2_reference(people, H, W, **kw))
 
 
 def test_render_primitives_exact():
@@ -437,8 +441,11 @@ def test_render_primitives_exact():
         cv2.fillConvexPoly(a, cv2.ellipse2Poly((cx, cy), (a_len, 4), ang, 0, 360, 1), (255, 255, 255))
         render.fill_poly_scanline(b, render.ellipse_poly(cx, cy, a_len, 4, ang), (255, 255, 255))
         assert (a[..., 0] != b[..., 0]).sum() <= 3
+        assert np.array_equal(a, b)  # cv2-exact (ellipse2Poly's sine table, FillConvexPoly)
+        assert np.array_equal(cv2.ellipse2Poly((cx, cy), (a_len, 4), ang, 0, 360, 1).reshape(-1, 2),
+                              render.ellipse_poly(cx, cy, a_len, 4, ang))
     ious = []
-    for _ in range(150):  # thickness-2 hand lines: an approximation of cv2's ThickLine
+    for _ in range(150):  # thickness-2 hand lines: cv2's ThickLine, pixel for pixel inside the frame
         x0, y0, x1, y1 = (int(v) for v in rng.integers(2, 98, 4))
         a = np.zeros((100, 100, 3), np.uint8)
         b = a.copy()
@@ -446,6 +453,7 @@ def test_render_primitives_exact():
         render.draw_line(b, x0, y0, x1, y1, (255, 0, 0))
         ma, mb = a[..., 0] > 0, b[..., 0] > 0
         ious.append((ma & mb).sum() / (ma | mb).sum())
+        assert np.array_equal(a, b), (x0, y0, x1, y1)
     assert np.mean(ious) >= 0.92 and np.min(ious) >= 0.6, (np.mean(ious), np.min(ious))
     assert [render.hand_edge_color(e) for e in (0, 5, 10)] == [(255, 0, 0), (128, 255, 0), (0, 255, 255)]
     assert render.stick_width(480, 499, True) == 4 and render.stick_width(544, 960, True) == 8
@@ -555,7 +563,7 @@ def test_backend_probe_and_full_pipeline(model_files, det_name, pose_name):
     bx, by, _ = pose_peaks()
     crop_xy = torch.stack([bx, by], -1).float() / 2
     M = topdown.crop_matrix(c, s)[0]
-    assert torch.allclose(kp[0] @ M[:, :2].T + M[:, 2], crop_xy, atol=0.5)
+    assert torch.allclose((kp[0] @ M[:, :2].T.double() + M[:, 2].double()).float(), crop_xy, atol=0.5)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -8,7 +8,10 @@ Pure module (torch only). See shared/reference/preprocessors.md §3.2.
   S x S canvas filled with 114.  Raw 0-255 values, no mean/std, channel order
   unchanged.
 * ``decode_yolox``: (B, 8400, 85) -> xyxy boxes in original pixels and the
-  person score obj * cls0 (the model output is already sigmoided).
+  person score obj * cls0 (the model output is already sigmoided); float32
+  like the reference, whose ``(o + grid) * stride`` (exact in float64, then
+  stored as float32) equals the float32 result, and whose width/height use
+  numpy's float32 ``exp`` (used here too).
 * ``select_persons``: class-0 NMS (score > 0.1, IoU 0.45, +1 convention),
   then score > 0.3.  Equivalent to the per-class multiclass NMS followed by
   the class-0 filter, because classes never interact.  Precision as in the
@@ -84,7 +87,10 @@ def decode_yolox(out: torch.Tensor, r, size: int = DET_SIZE) -> Tuple[torch.Tens
     out = out.float()
     grid, stride = yolox_grid(size, device=out.device)
     xy = (out[..., 0:2] + grid) * stride
-    wh = torch.exp(out[..., 2:4]) * stride
+    # numpy's float32 exp, as the reference decodes (its SIMD exp is not torch's: up to ~2 ulp
+    # apart, which moves box edges by ulps); (B, A, 2) values, a cheap host round trip
+    e = np.exp(out[..., 2:4].detach().cpu().numpy())
+    wh = torch.from_numpy(e).to(out.device) * stride
     boxes = torch.cat([xy - wh / 2, xy + wh / 2], -1)
     r = torch.as_tensor(r, dtype=torch.float32, device=out.device).reshape(-1, 1, 1)
     boxes = boxes / r
