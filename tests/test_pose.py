@@ -109,7 +109,7 @@ def test_letterbox_vs_cv2(h, w):
     ref[:nh, :nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
     got = can[0].permute(1, 2, 0).numpy()
     assert can.shape == (1, 3, 640, 640) and can.dtype == torch.float32
-    assert np.abs(got - ref.astype(np.float32)).max() <= 1
+    assert np.abs(got - ref.astype(np.float32)).max() == 0  # cv2-exact (resize_cv.linear_resize_uint8)
     assert (got[nh:] == 114).all() and (got[:, nw:] == 114).all()
 
 
@@ -175,7 +175,8 @@ def test_box_to_center_scale_hand_values():
     c, s = topdown.box_to_center_scale(torch.tensor([[10.0, 20, 110, 220], [0, 0, 200, 100]]))
     assert c.tolist() == [[60.0, 120.0], [100.0, 50.0]]
     # tall: (125, 250) -> w = 250 * 0.75; wide: (250, 125) -> h = 250 / 0.75
-    assert torch.allclose(s, torch.tensor([[187.5, 250.0], [250.0, 250 / 0.75]]))
+    assert c.dtype == s.dtype == torch.float64  # float64 like the reference
+    assert torch.allclose(s, torch.tensor([[187.5, 250.0], [250.0, 250 / 0.75]], dtype=torch.float64))
 
 
 def test_crop_affine_vs_cv2_warpaffine():
@@ -212,7 +213,7 @@ def test_simcc_decode_and_inverse_map():
     p = torch.tensor([[[33.0, 71.5], [80.25, 200.0]]])
     M = topdown.crop_matrix(c, s)[0]
     q = p @ M[:, :2].T + M[:, 2]
-    assert torch.allclose(topdown.to_image(q, c, s), p, atol=1e-4)
+    assert torch.allclose(topdown.to_image(q, c, s), p.double(), atol=1e-4)
 
 
 # ---------------------------------------------------------------- keypoints
@@ -238,7 +239,8 @@ def test_neck_remap_thresholds_and_json():
     assert p["face"][68] == p["body"][14] and p["face"][69] == p["body"][15]
     assert p["face"][0] == tuple(k[0, 23].tolist())  # COCO face starts at 23 (24 after neck)
     s_low = s.clone()
-    s_low[0, 5] = 0.3  # neck needs both > 0.3
+    # neck needs both > 0.3 (in float64: float32(0.3) itself passes, see the float64 test below)
+    s_low[0, 5] = float(np.nextafter(np.float32(0.3), np.float32(0)))
     assert keypoints.insert_neck_and_remap(k, s_low)[1][0, 1] == 0.0
     j = keypoints.pose_keypoint_frame(people, 96, 128)
     q = j["people"][0]
@@ -251,6 +253,54 @@ def test_neck_remap_thresholds_and_json():
     q2 = j2["people"][0]
     assert q2["pose_keypoints_2d"] == [0.0] * 54
     assert q2["face_keypoints_2d"] is None and q2["hand_right_keypoints_2d"] is None
+
+
+def test_face_group_needs_a_visible_face_point():
+    """The 68 face points decide whether there is a face; visible eyes alone do not make one."""
+    k = torch.rand(1, 133, 2) * 100 + 10
+    s = torch.full((1, 133), 0.9)
+    s[0, 23:91] = 0.1  # all 68 COCO face points invisible; the eyes (COCO 1, 2) stay visible
+    k2, s2 = keypoints.insert_neck_and_remap(k, s)
+    p = keypoints.format_people(k2, s2)[0]
+    assert p["body"][14] is not None and p["body"][15] is not None
+    assert p["face"] is None
+    j = keypoints.pose_keypoint_frame([p], 96, 128)["people"][0]
+    assert j["face_keypoints_2d"] is None
+    # rendering: nothing white over the eye joints (the face is drawn in white, nothing else is)
+    img = render.draw_people([p], 140, 140, body=False, hands=False)
+    assert not img.any()
+    # one visible face point: a 70-point face with the two eyes appended
+    s[0, 40] = 0.9
+    p = keypoints.format_people(*keypoints.insert_neck_and_remap(k, s))[0]
+    assert len(p["face"]) == 70 and sum(q is not None for q in p["face"]) == 3
+    assert p["face"][68] == p["body"][14] and p["face"][69] == p["body"][15]
+    # eyes invisible too: a face of 68 + 2 None
+    s[0, 1:3] = 0.1
+    p = keypoints.format_people(*keypoints.insert_neck_and_remap(k, s))[0]
+    assert p["face"][68] is None and p["face"][69] is None and p["face"][40 - 23] is not None
+
+
+def test_thresholds_compare_in_float64_at_float32_0_3():
+    """A float32 score of exactly float32(0.3) (0.30000001...) is > 0.3 in float64, like the reference."""
+    f03 = np.float32(0.3)
+    below = np.nextafter(f03, np.float32(0))
+    k = torch.rand(2, 133, 2) * 50
+    s = torch.full((2, 133), 0.9)
+    s[0, 5] = s[0, 6] = torch.tensor(f03)  # shoulders exactly at float32(0.3): neck visible
+    s[1, 5] = torch.tensor(below)  # the float32 just below: no neck
+    k2, s2 = keypoints.insert_neck_and_remap(k, s)
+    assert s2.dtype == np.float64 and k2.dtype == np.float64
+    assert s2[0, 1] == 1.0 and s2[1, 1] == 0.0
+    # the same keypoints in float64: the neck is the float64 mean
+    assert k2[0, 1].tolist() == ((k[0, 5].double() + k[0, 6].double()) / 2).tolist()
+    ppl = keypoints.format_people(k2, s2)
+    assert ppl[0]["body"][2] is not None and ppl[0]["body"][5] is not None  # >= 0.3 at float32(0.3)
+    assert ppl[1]["body"][1] is None and ppl[1]["body"][5] is None  # OpenPose 5 = COCO 5 (left shoulder)
+    # the detector's person threshold: score > 0.3 in float64 keeps float32(0.3)
+    boxes = torch.tensor([[[0.0, 0, 10, 10], [50, 50, 60, 60], [100, 100, 110, 110]]])
+    scores = torch.tensor([[f03, below, 0.9]], dtype=torch.float32)
+    kept = detect.select_persons(boxes, scores)[0]
+    assert kept.tolist() == [[100.0, 100, 110, 110], [0.0, 0, 10, 10]]
 
 
 # ---------------------------------------------------------------- rendering
@@ -364,11 +414,14 @@ def test_render_vs_cv2_reference(case):
     iou, agree = iou_and_agree(got, ref)
     assert iou >= (0.85 if has_hands else 0.98), (iou, agree)
     assert agree >= (0.8 if has_hands else 0.97), (iou, agree)
+    # the primitives are cv2-exact (the hand lines stay inside these frames): pixel for pixel
+    assert np.array_equal(got, ref), (has_hands, iou, agree)
     # per part: body/face alone at the stricter bound
     if case in ("single", "two_overlapping", "border"):
         for kw in ({"hands": False, "face": False}, {"body": False, "hands": False}):
             iou2, agree2 = iou_and_agree(render.draw_people(people, H, W, **kw), cv2_reference(people, H, W, **kw))
             assert iou2 >= 0.98 and agree2 >= 0.97, (kw, iou2, agree2)
+            assert np.array_equal(render.draw_people(people, H, W, **kw), cv2_reference(people, H, W, **kw))
 
 
 def test_render_primitives_exact():
@@ -388,8 +441,11 @@ def test_render_primitives_exact():
         cv2.fillConvexPoly(a, cv2.ellipse2Poly((cx, cy), (a_len, 4), ang, 0, 360, 1), (255, 255, 255))
         render.fill_poly_scanline(b, render.ellipse_poly(cx, cy, a_len, 4, ang), (255, 255, 255))
         assert (a[..., 0] != b[..., 0]).sum() <= 3
+        assert np.array_equal(a, b)  # cv2-exact (ellipse2Poly's sine table, FillConvexPoly)
+        assert np.array_equal(cv2.ellipse2Poly((cx, cy), (a_len, 4), ang, 0, 360, 1).reshape(-1, 2),
+                              render.ellipse_poly(cx, cy, a_len, 4, ang))
     ious = []
-    for _ in range(150):  # thickness-2 hand lines: an approximation of cv2's ThickLine
+    for _ in range(150):  # thickness-2 hand lines: cv2's ThickLine, pixel for pixel inside the frame
         x0, y0, x1, y1 = (int(v) for v in rng.integers(2, 98, 4))
         a = np.zeros((100, 100, 3), np.uint8)
         b = a.copy()
@@ -397,6 +453,7 @@ def test_render_primitives_exact():
         render.draw_line(b, x0, y0, x1, y1, (255, 0, 0))
         ma, mb = a[..., 0] > 0, b[..., 0] > 0
         ious.append((ma & mb).sum() / (ma | mb).sum())
+        assert np.array_equal(a, b), (x0, y0, x1, y1)
     assert np.mean(ious) >= 0.92 and np.min(ious) >= 0.6, (np.mean(ious), np.min(ious))
     assert [render.hand_edge_color(e) for e in (0, 5, 10)] == [(255, 0, 0), (128, 255, 0), (0, 255, 255)]
     assert render.stick_width(480, 499, True) == 4 and render.stick_width(544, 960, True) == 8
@@ -506,7 +563,7 @@ def test_backend_probe_and_full_pipeline(model_files, det_name, pose_name):
     bx, by, _ = pose_peaks()
     crop_xy = torch.stack([bx, by], -1).float() / 2
     M = topdown.crop_matrix(c, s)[0]
-    assert torch.allclose(kp[0] @ M[:, :2].T + M[:, 2], crop_xy, atol=0.5)
+    assert torch.allclose((kp[0] @ M[:, :2].T.double() + M[:, 2].double()).float(), crop_xy, atol=0.5)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

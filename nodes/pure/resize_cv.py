@@ -29,6 +29,20 @@ What it reproduces (uint8 images, any leading batch dims, shape ``(..., H, W)``)
   gather, which is what makes the CPU path fast; callers that build a
   transposed copy anyway (e.g. from HWC frames) save one transposition.
 
+* ``linear_resize_uint8``: ``cv2.resize(..., interpolation=cv2.INTER_LINEAR)``
+  for uint8, bit-exact (up and down, any sizes), integer arithmetic only.
+  OpenCV's fixed-point bilinear (``modules/imgproc/src/resize.cpp``): per
+  axis the source phase ``fx = float((d + 0.5) * ssize / dsize - 0.5)``,
+  ``sx = floor(fx)``, weights ``cvRound((1 - fx') * 2048)`` and
+  ``cvRound(fx' * 2048)`` (INTER_RESIZE_COEF_BITS = 11; horizontally a phase
+  left of pixel 0 or at/after the last pixel is clamped to that pixel with
+  weight 2048); the horizontal pass sums into int, the vertical pass is the
+  SIMD kernel's ``((S0 >> 4) * b0 >> 16) + ((S1 >> 4) * b1 >> 16)``, then
+  ``(v + 2) >> 2`` (OpenCV's ``VResizeLinearVec_32s8u``; its scalar fallback
+  ``(S0 * b0 + S1 * b1 + (1 << 21)) >> 22`` rounds differently: opencv-python
+  5.1 gives the vector kernel's result everywhere, tails included, and this
+  reproduces it with 0 differing values on random sizes and frames).
+
 * ``short_side_size``: controlnet_aux's ``resize_image_with_pad`` sizing rule.
 * ``pad_to_multiple``: bottom/right edge-replicate padding (np.pad mode="edge").
 """
@@ -52,6 +66,7 @@ __all__ = [
     "area_resize_t",
     "cubic_resize_t",
     "area_weight_matrix",
+    "linear_resize_uint8",
 ]
 
 _DBL_EPSILON = 2.220446049250313e-16
@@ -353,3 +368,56 @@ def resize_uint8(x: torch.Tensor, out_h: int, out_w: int, enlarge: bool = None) 
     if enlarge:
         return cubic_resize_uint8(x, out_h, out_w)
     return area_resize_uint8(x, out_h, out_w)
+
+
+# --------------------------------------------------------------------------------------
+# INTER_LINEAR (uint8, OpenCV fixed point)
+# --------------------------------------------------------------------------------------
+_LINEAR_ONE = np.float32(1 << 11)  # INTER_RESIZE_COEF_SCALE
+
+
+@lru_cache(maxsize=64)
+def _linear_taps(ssize: int, dsize: int, clamp_phase: bool):
+    """OpenCV's INTER_LINEAR table for one axis: int64 ``(i0, i1)`` and int32 ``(w0, w1)``.
+
+    ``clamp_phase`` (the horizontal axis): a phase left of pixel 0 or at/after the last
+    pixel becomes that pixel with weight 2048; vertically the rows are only clipped.
+    """
+    scale = 1.0 / (float(dsize) / float(ssize))
+    f = ((np.arange(dsize, dtype=np.float64) + 0.5) * scale - 0.5).astype(np.float32)
+    sx = np.floor(f)
+    f = (f - sx).astype(np.float32)
+    sx = sx.astype(np.int64)
+    if clamp_phase:
+        lo, hi = sx < 0, sx >= ssize - 1
+        f[lo | hi] = 0
+        sx[lo] = 0
+        sx[hi] = ssize - 1
+    w0 = np.rint((np.float32(1) - f) * _LINEAR_ONE).astype(np.int32)
+    w1 = np.rint(f * _LINEAR_ONE).astype(np.int32)
+    i0 = np.clip(sx, 0, ssize - 1)
+    i1 = np.clip(sx + 1, 0, ssize - 1)
+    return (torch.from_numpy(i0), torch.from_numpy(i1), torch.from_numpy(w0), torch.from_numpy(w1))
+
+
+def linear_resize_uint8(x: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
+    """``cv2.resize(x, (out_w, out_h), interpolation=cv2.INTER_LINEAR)`` for uint8, bit-exact.
+
+    ``x``: uint8 tensor ``(..., H, W)`` (any leading dims, e.g. ``(B, C, H, W)``; channels are
+    independent), on any device; returns uint8 ``(..., out_h, out_w)``. int32 arithmetic:
+    the horizontal sums are <= 255 * 2048 and the vertical products < 2^31.
+    """
+    if x.dtype != torch.uint8:
+        raise TypeError(f"linear_resize_uint8 needs a uint8 tensor, got {x.dtype}")
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    if (out_h, out_w) == (h, w):
+        return x.clone()
+    dev = x.device
+    i0, i1, a0, a1 = _taps_on(_linear_taps, (w, out_w, True), dev)
+    hx = x.index_select(-1, i0).to(torch.int32).mul_(a0)
+    hx += x.index_select(-1, i1).to(torch.int32).mul_(a1)
+    r0, r1, b0, b1 = _taps_on(_linear_taps, (h, out_h, False), dev)
+    v = (hx.index_select(-2, r0) >> 4).mul_(b0[:, None]) >> 16
+    v += (hx.index_select(-2, r1) >> 4).mul_(b1[:, None]) >> 16
+    v = (v + 2) >> 2
+    return v.clamp_(0, 255).to(torch.uint8)

@@ -26,7 +26,7 @@ from .detect import DET_SIZE, decode_yolox, letterbox, select_persons
 from .keypoints import format_people, insert_neck_and_remap, pose_keypoint_frame
 from .render import draw_people
 from .topdown import (POSE_H, POSE_W, box_to_center_scale, crop_affine, decode_simcc,
-                      normalize, to_image)
+                      normalize_u8, to_image)
 
 __all__ = ["DET_FILE", "POSE_FILE", "N_KPT", "load_torchscript", "DWPoseBackend",
            "frames_to_uint8", "estimate_poses", "resolve_model_name"]
@@ -203,24 +203,25 @@ class DWPoseBackend:
 
     @torch.no_grad()
     def estimate(self, frames_u8: torch.Tensor, boxes: Sequence[torch.Tensor]):
-        """Per frame ``(kpts (K, 133, 2), scores (K, 133))`` in image pixels (CPU float32)."""
+        """Per frame ``(kpts (K, 133, 2) CPU float64, scores (K, 133) CPU float32)`` in image
+        pixels. Centre/scale and the crop -> image map are float64 (host), like the reference."""
         frames = frames_u8.to(self.device)
         crops, centers, scales, counts = [], [], [], []
         for i, b in enumerate(boxes):
             counts.append(int(b.shape[0]))
             if b.shape[0] == 0:
                 continue
-            c, s = box_to_center_scale(b.to(self.device))
+            c, s = box_to_center_scale(b)
             crops.append(crop_affine(frames[i].permute(2, 0, 1), c, s))
             centers.append(c)
             scales.append(s)
         if not crops:
-            return [(torch.zeros(0, N_KPT, 2), torch.zeros(0, N_KPT)) for _ in boxes]
-        crops = normalize(torch.cat(crops))
+            return [(torch.zeros(0, N_KPT, 2, dtype=torch.float64), torch.zeros(0, N_KPT)) for _ in boxes]
+        crops = normalize_u8(torch.cat(crops), self.pose_dtype)
         centers, scales = torch.cat(centers), torch.cat(scales)
         sx, sy = self.run_pose(crops)
         locs, sc = decode_simcc(sx, sy)
-        kp = to_image(locs, centers, scales).cpu()
+        kp = to_image(locs, centers, scales)
         sc = sc.cpu()
         out, k = [], 0
         for n in counts:

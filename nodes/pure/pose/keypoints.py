@@ -8,7 +8,16 @@ Pure module (torch/numpy). See shared/reference/preprocessors.md §3.4.
 * groups over the 134: body 0-17, feet 18-23 (unused), face 24-91,
   left hand 92-112, right hand 113-133 (CNA labels);
 * a point is visible iff score >= 0.3, else None; an all-None hand/face
-  group becomes None; face = 68 points + body[14], body[15] (70 points).
+  group becomes None. The 68 face points alone decide whether there is a
+  face: only a non-empty face gets body[14], body[15] (the eyes) appended
+  (70 points), so visible eyes never make a face out of 68 invisible points
+  (comfyui_controlnet_aux ``dwpose/wholebody.py`` ``format_result``).
+
+Precision: the reference decodes into float64 arrays (its keypoints are
+float64 and the float32 scores are stored next to them), so its neck mean and
+its ``> 0.3`` / ``>= 0.3`` comparisons are float64. Here too: at a score of
+exactly float32(0.3) (0.30000001...) ``> 0.3`` holds in float64 but not
+against float32(0.3).
 """
 from __future__ import annotations
 
@@ -30,11 +39,12 @@ Person = Dict[str, Optional[List[Point]]]
 
 def insert_neck_and_remap(kpts, scores, thr: float = THRESHOLD):
     """``kpts`` (N, 133, 2), ``scores`` (N, 133) (torch or numpy) ->
-    numpy ``(kpts (N, 134, 2), scores (N, 134))`` in OpenPose body order."""
-    # thresholds are compared in the scores' own precision (float32 like upstream numpy)
-    k = torch.as_tensor(kpts).detach().cpu().numpy().reshape(-1, 133, 2)
-    s = torch.as_tensor(scores).detach().cpu().numpy().reshape(-1, 133)
-    thr = s.dtype.type(thr)
+    float64 numpy ``(kpts (N, 134, 2), scores (N, 134))`` in OpenPose body order."""
+    # float64 like the reference (its decoded arrays are float64): the neck mean and the
+    # threshold comparisons (a float32 score of exactly float32(0.3) is > 0.3 in float64)
+    k = torch.as_tensor(kpts).detach().cpu().to(torch.float64).numpy().reshape(-1, 133, 2)
+    s = torch.as_tensor(scores).detach().cpu().to(torch.float64).numpy().reshape(-1, 133)
+    thr = float(thr)
     neck = (k[:, 5] + k[:, 6]) / 2
     neck_s = ((s[:, 5] > thr) & (s[:, 6] > thr)).astype(s.dtype)
     k = np.concatenate([k[:, :17], neck[:, None], k[:, 17:]], 1)
@@ -46,26 +56,31 @@ def insert_neck_and_remap(kpts, scores, thr: float = THRESHOLD):
 
 
 def _group(k, s, lo, hi, thr):
-    thr = np.asarray(s).dtype.type(thr)
-    pts = [(float(k[i, 0]), float(k[i, 1])) if s[i] >= thr else None for i in range(lo, hi)]
-    return pts
+    s = np.asarray(s, dtype=np.float64)  # float64 comparison, like the reference
+    thr = float(thr)
+    return [(float(k[i, 0]), float(k[i, 1])) if s[i] >= thr else None for i in range(lo, hi)]
+
+
+def _or_none(points):
+    return None if all(p is None for p in points) else points
 
 
 def format_people(kpts, scores, thr: float = THRESHOLD) -> List[Person]:
     """OpenPose-ordered (N, 134, 2)/(N, 134) -> list of persons with keys
     ``body`` (18 points, None for invisible), ``left_hand``/``right_hand``
-    (21 or None), ``face`` (70 or None); points are (x, y) in image pixels."""
+    (21 or None), ``face`` (70 or None: the 68 face points decide, the two eyes
+    join a non-empty face only); points are (x, y) in image pixels."""
     people = []
     for k, s in zip(kpts, scores):
         body = _group(k, s, 0, 18, thr)
-        face = _group(k, s, 24, 92, thr) + [body[14], body[15]]
-        lh = _group(k, s, 92, 113, thr)
-        rh = _group(k, s, 113, 134, thr)
+        face = _or_none(_group(k, s, 24, 92, thr))
+        if face is not None:
+            face = face + [body[14], body[15]]
         people.append({
             "body": body,
-            "left_hand": None if all(p is None for p in lh) else lh,
-            "right_hand": None if all(p is None for p in rh) else rh,
-            "face": None if all(p is None for p in face) else face,
+            "left_hand": _or_none(_group(k, s, 92, 113, thr)),
+            "right_hand": _or_none(_group(k, s, 113, 134, thr)),
+            "face": face,
         })
     return people
 

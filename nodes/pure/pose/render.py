@@ -1,4 +1,4 @@
-"""OpenPose-style rendering of DWPose persons without OpenCV.
+"""OpenPose-style rendering of DWPose persons without OpenCV (cv2-exact primitives).
 
 Pure module (numpy/torch). Written from the spec in
 shared/reference/preprocessors.md §3.5-§3.6 (controlnet_aux semantics):
@@ -12,15 +12,20 @@ shared/reference/preprocessors.md §3.5-§3.6 (controlnet_aux semantics):
   radius 4 in the full colour; a limb needs both endpoints;
 * stick = 4, or 4 * k with ``xinsr`` where k = 1 if max(H, W) < 500 else
   min(2 + max // 1000, 7);
-* hands: 20 edges of thickness ~2 in HSV(e / 20, 1, 1) * 255, then blue
+* hands: 20 edges of thickness 2 in HSV(e / 20, 1, 1) * 255, then blue
   (0, 0, 255) circles of radius 4; coordinates must be > 0.01 after int();
 * face: white circles of radius 3 (> 0.01 after int()).
 
-Primitives: a circle is exactly {(x-cx)^2 + (y-cy)^2 <= r^2}; the ellipse
-polygon is filled by scanline (row y from round(min x) to round(max x) over
-the edge crossings); a thickness-2 line is the filled rectangle of half-width
-1 plus its 8-connected outline and radius-1 caps -- close to, not identical
-with, cv2's fixed-point ThickLine (mean IoU ~0.94 per segment).
+Primitives (``cvdraw``), cv2-exact (opencv-python 5.1; OpenCV ``modules/imgproc/src/drawing.cpp``
+semantics, written in numpy): a filled circle is {(x-cx)^2 + (y-cy)^2 <= r^2}
+(``Circle`` for integer centres); ``ellipse_poly`` is ``ellipse2Poly`` (its float32 table of
+whole-degree sines); ``fill_convex_poly`` is ``FillConvexPoly`` (outline then 16-bit
+fixed-point edge chains; shift 0 for the limbs); ``draw_line`` is ``ThickLine`` for
+thickness 2 (a fixed-point rectangle through ``FillConvexPoly(shift=16)`` with ``Line2``
+outlines, radius-1 caps). Pixel for pixel vs cv2, except a hand line whose rectangle
+crosses the frame's right/bottom edge: there cv2 5.1 clips the outline differently (one
+pixel shift of the clipped rows; mean IoU ~0.89 on such segments, README *Pose fidelity*).
+The limb length is the reference's ``(dy ** 2 + dx ** 2) ** 0.5`` (not ``hypot``).
 """
 from __future__ import annotations
 
@@ -30,9 +35,11 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from .cvdraw import draw_disk, ellipse_poly, fill_convex_poly, line2, line8, thick_line2
+
 __all__ = ["BODY_LIMBS", "BODY_COLORS", "HAND_EDGES", "stick_width",
-           "hand_edge_color", "ellipse_poly", "fill_poly_scanline", "draw_circle",
-           "draw_line", "draw_person", "draw_people", "render_frames"]
+           "hand_edge_color", "ellipse_poly", "fill_convex_poly", "fill_poly_scanline", "line8",
+           "line2", "draw_circle", "draw_line", "draw_person", "draw_people", "render_frames"]
 
 BODY_LIMBS = ((2, 3), (2, 6), (3, 4), (4, 5), (6, 7), (7, 8), (2, 9), (9, 10), (10, 11),
               (2, 12), (12, 13), (13, 14), (2, 1), (1, 15), (15, 17), (1, 16), (16, 18))
@@ -64,111 +71,19 @@ def hand_edge_color(e: int, n: int = len(HAND_EDGES)):
     return tuple(int(np.clip(np.rint(c * 255.0), 0, 255)) for c in rgb)
 
 
-def ellipse_poly(cx: int, cy: int, a: int, b: int, angle: int, delta: int = 1) -> np.ndarray:
-    """Integer polygon of an ellipse (``ellipse2Poly`` behaviour, full arc): points at
-    integer degrees 0..360, rotated by ``angle`` degrees, rounded (half to even),
-    consecutive duplicates dropped. Returns (P, 2) int64 (x, y)."""
-    ang = angle % 360
-    alpha, beta = math.cos(math.radians(ang)), math.sin(math.radians(ang))
-    th = np.radians(np.arange(0, 361, delta, dtype=np.float64))
-    x, y = a * np.cos(th), b * np.sin(th)
-    px = np.rint(cx + x * alpha - y * beta).astype(np.int64)
-    py = np.rint(cy + x * beta + y * alpha).astype(np.int64)
-    pts = np.stack([px, py], 1)
-    keep = np.ones(len(pts), dtype=bool)
-    keep[1:] = np.any(pts[1:] != pts[:-1], axis=1)
-    pts = pts[keep]
-    if len(pts) == 1:
-        pts = np.concatenate([pts, pts], 0)
-    return pts
-
-
 def fill_poly_scanline(canvas: np.ndarray, pts: np.ndarray, color) -> None:
-    """Fill a (nearly) convex integer polygon in place: each row y is filled from
-    round(min x) to round(max x) over the crossings of the polygon edges."""
-    H, W = canvas.shape[:2]
-    p0 = pts.astype(np.float64)
-    p1 = np.roll(p0, -1, axis=0)
-    y0 = max(int(p0[:, 1].min()), 0)
-    y1 = min(int(p0[:, 1].max()), H - 1)
-    if y1 < y0:
-        return
-    ys = np.arange(y0, y1 + 1, dtype=np.float64)[:, None]  # (R, 1)
-    ya, yb = p0[None, :, 1], p1[None, :, 1]
-    xa, xb = p0[None, :, 0], p1[None, :, 0]
-    lo, hi = np.minimum(ya, yb), np.maximum(ya, yb)
-    inside = (ys >= lo) & (ys <= hi)
-    dy = yb - ya
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(dy != 0, (ys - ya) / np.where(dy != 0, dy, 1), 0.0)
-    xc = xa + t * (xb - xa)
-    # horizontal edges contribute both endpoints
-    horiz = (dy == 0) & inside
-    big = np.inf
-    xmin = np.where(inside, xc, big).min(1)
-    xmax = np.where(inside, xc, -big).max(1)
-    xmin = np.minimum(xmin, np.where(horiz, np.minimum(xa, xb), big).min(1))
-    xmax = np.maximum(xmax, np.where(horiz, np.maximum(xa, xb), -big).max(1))
-    ok = np.isfinite(xmin) & np.isfinite(xmax)
-    xl = np.clip(np.rint(xmin[ok]), 0, W).astype(np.int64)
-    xr = np.clip(np.rint(xmax[ok]), -1, W - 1).astype(np.int64)
-    col = np.asarray(color, dtype=canvas.dtype)
-    for y, l, r in zip(ys[ok, 0].astype(np.int64), xl, xr):
-        if r >= l:
-            canvas[y, l:r + 1] = col
-
-
-_DISKS = {}
-
-
-def _disk(r: int) -> np.ndarray:
-    if r not in _DISKS:
-        d = np.arange(-r, r + 1)
-        _DISKS[r] = d[:, None] ** 2 + d[None, :] ** 2 <= r * r
-    return _DISKS[r]
+    """``cv2.fillConvexPoly`` of an integer polygon (kept name; ``cvdraw.fill_convex_poly``)."""
+    fill_convex_poly(canvas, pts, color, 0)
 
 
 def draw_circle(canvas: np.ndarray, cx: int, cy: int, r: int, color) -> None:
     """Filled circle {(x-cx)^2 + (y-cy)^2 <= r^2} (== cv2.circle(thickness=-1) for integer centres)."""
-    H, W = canvas.shape[:2]
-    x0, x1 = max(cx - r, 0), min(cx + r, W - 1)
-    y0, y1 = max(cy - r, 0), min(cy + r, H - 1)
-    if x1 < x0 or y1 < y0:
-        return
-    m = _disk(r)[y0 - cy + r:y1 - cy + r + 1, x0 - cx + r:x1 - cx + r + 1]
-    canvas[y0:y1 + 1, x0:x1 + 1][m] = np.asarray(color, dtype=canvas.dtype)
-
-
-def _dda(canvas: np.ndarray, x0: int, y0: int, x1: int, y1: int, color) -> None:
-    """8-connected line between integer points (one pixel per major-axis step, rounded)."""
-    H, W = canvas.shape[:2]
-    n = max(abs(x1 - x0), abs(y1 - y0))
-    t = np.arange(n + 1, dtype=np.float64) / max(n, 1)
-    xs = np.floor(x0 + t * (x1 - x0) + 0.5).astype(np.int64)
-    ys = np.floor(y0 + t * (y1 - y0) + 0.5).astype(np.int64)
-    ok = (xs >= 0) & (xs < W) & (ys >= 0) & (ys < H)
-    canvas[ys[ok], xs[ok]] = np.asarray(color, dtype=canvas.dtype)
+    draw_disk(canvas, cx, cy, r, color)
 
 
 def draw_line(canvas: np.ndarray, x0: int, y0: int, x1: int, y1: int, color) -> None:
-    """Approximation of ``cv2.line(thickness=2)`` (ThickLine): the rectangle
-    p0 +- n, p1 +- n (n = unit normal, half-width 1, in 1/65536 px) filled by scanline,
-    its outline drawn as 8-connected lines between the rounded corners, and
-    radius-1 (plus-shaped) round caps at both ends. Mean IoU vs cv2 ~0.94 on
-    random segments (a capsule of radius 1.415 gives ~0.90)."""
-    dx, dy = float(x0 - x1), float(y1 - y0)
-    length = math.hypot(dx, dy)
-    if length > 0:
-        px = round(dy / length * 65536) / 65536
-        py = round(dx / length * 65536) / 65536
-        pts = np.array([[x0 + px, y0 + py], [x0 - px, y0 - py], [x1 - px, y1 - py], [x1 + px, y1 + py]])
-        fill_poly_scanline(canvas, pts, color)
-        q = np.rint(pts).astype(np.int64)
-        for i in range(4):
-            a, b = q[i], q[(i + 1) % 4]
-            _dda(canvas, int(a[0]), int(a[1]), int(b[0]), int(b[1]), color)
-    draw_circle(canvas, x0, y0, 1, color)
-    draw_circle(canvas, x1, y1, 1, color)
+    """``cv2.line(canvas, (x0, y0), (x1, y1), color, thickness=2)`` (``cvdraw.thick_line2``)."""
+    thick_line2(canvas, x0, y0, x1, y1, color)
 
 
 def _draw_body(canvas, body, stick, limb_alpha=0.6):
@@ -177,10 +92,10 @@ def _draw_body(canvas, body, stick, limb_alpha=0.6):
         if p is None or q is None:
             continue
         mx, my = (p[0] + q[0]) / 2.0, (p[1] + q[1]) / 2.0
-        length = math.hypot(p[0] - q[0], p[1] - q[1])
+        length = ((p[1] - q[1]) ** 2 + (p[0] - q[0]) ** 2) ** 0.5  # the reference's formula
         angle = int(math.degrees(math.atan2(p[1] - q[1], p[0] - q[0])))
         poly = ellipse_poly(int(mx), int(my), int(length / 2), stick, angle)
-        fill_poly_scanline(canvas, poly, [int(float(c) * limb_alpha) for c in color])
+        fill_convex_poly(canvas, poly, [int(float(c) * limb_alpha) for c in color])
     for p, color in zip(body, BODY_COLORS):
         if p is None:
             continue
