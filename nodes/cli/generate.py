@@ -102,18 +102,6 @@ def local_media(value: str) -> Path | None:
         return None
 
 
-def _message(data, fallback: str) -> str:
-    if isinstance(data, dict):
-        if data.get("node_errors"):
-            return api.node_error_message(data["node_errors"])[1]
-        err = data.get("error")
-        if isinstance(err, dict):
-            return f"{err.get('message', '')}: {err.get('details', '')}".strip(": ") or fallback
-        if err or data.get("detail"):
-            return str(err or data.get("detail"))
-    return fallback
-
-
 def check_media(settings: "params.Settings") -> None:
     """Refuse a disallowed URL scheme and an empty local file, before any server is contacted."""
     for p in api.media_fields():
@@ -167,6 +155,19 @@ def upload_media(client: Client, settings: "params.Settings", say) -> None:
             name = client.upload(path)
             say(f"uploaded {path} as {name!r} ({p.name})")
             setattr(settings, p.name, name)
+
+
+def _message(data, fallback: str) -> str:
+    """The server's reason in an error answer (node errors name the field)."""
+    if isinstance(data, dict):
+        if data.get("node_errors"):
+            return api.node_error_message(data["node_errors"])[1]
+        err = data.get("error")
+        if isinstance(err, dict):
+            return f"{err.get('message', '')}: {err.get('details', '')}".strip(": ") or fallback
+        if err or data.get("detail"):
+            return str(err or data.get("detail"))
+    return fallback
 
 
 def submit(job: Job, settings: "params.Settings", say) -> "Watcher":
