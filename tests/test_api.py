@@ -19,7 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from rv2v.nodes import cli
+from rv2v.nodes.cli import main as cli
+from rv2v.nodes.cli.errors import CliError
+from rv2v.nodes.cli.generate import local_media, request_from_args, validate_request
+from rv2v.nodes.cli.progress import ProgressBar
+from rv2v.nodes.cli.websocket import ws_accept_key, ws_decode_frame, ws_encode_frame
 from rv2v.nodes.pure import api, params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -531,58 +535,58 @@ def test_cli_flags_make_the_request_body(tmp_path):
                                "num_frames": 33, "generate_audio": True}))
     args = _args(["--request", str(req), "--prompt", "from flag", "--num-frames", "17", "--generate-audio", "false",
                   "--video_strength", "0.3", "--skip-control-preprocess", "--seed", "9", "--resolution", "square"])
-    b = cli.request_from_args(args)
+    b = request_from_args(args)
     assert b == {"model": MODEL, "prompt": "from flag", "input_video": "https://e.com/a.mp4", "num_frames": 17,
                  "generate_audio": False, "video_strength": 0.3, "skip_control_preprocess": True, "seed": 9,
                  "resolution": "square"}
-    s = cli.validate_request(b)
+    s = validate_request(b)
     assert s.num_frames == 17 and s.seed == 9
 
 
 def test_cli_flag_errors_name_the_field(tmp_path):
-    with pytest.raises(cli.CliError) as info:
-        cli.request_from_args(_args(["--num-frames", "many"]))
+    with pytest.raises(CliError) as info:
+        request_from_args(_args(["--num-frames", "many"]))
     assert info.value.code == 2 and "--num-frames" in str(info.value)
-    with pytest.raises(cli.CliError) as info:
-        cli.validate_request(cli.request_from_args(_args(["--prompt", "x", "--input-video", "a.mp4",
+    with pytest.raises(CliError) as info:
+        validate_request(request_from_args(_args(["--prompt", "x", "--input-video", "a.mp4",
                                                           "--preserve-original-video"])))
     assert info.value.code == 2 and "preserve_original_video" in str(info.value)
     bad = tmp_path / "b.json"
     bad.write_text("[1]")
-    with pytest.raises(cli.CliError):
-        cli.request_from_args(_args(["--request", str(bad)]))
-    with pytest.raises(cli.CliError) as info:
-        cli.validate_request({"model": "other", "prompt": "x", "input_video": "a"})
+    with pytest.raises(CliError):
+        request_from_args(_args(["--request", str(bad)]))
+    with pytest.raises(CliError) as info:
+        validate_request({"model": "other", "prompt": "x", "input_video": "a"})
     assert "model" in str(info.value)
 
 
 def test_cli_local_media_detection(tmp_path):
     f = tmp_path / "clip.mp4"
     f.write_bytes(b"x")
-    assert cli.local_media(str(f)) == f
-    assert cli.local_media("not-here.mp4") is None  # passed through as an input-folder name
-    assert cli.local_media("https://e.com/clip.mp4") is None
-    assert cli.local_media("data:video/mp4;base64,AA==") is None
+    assert local_media(str(f)) == f
+    assert local_media("not-here.mp4") is None  # passed through as an input-folder name
+    assert local_media("https://e.com/clip.mp4") is None
+    assert local_media("data:video/mp4;base64,AA==") is None
 
 
 def test_websocket_framing():
     key = "dGhlIHNhbXBsZSBub25jZQ=="
-    assert cli.ws_accept_key(key) == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 example
+    assert ws_accept_key(key) == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 example
     for n in (0, 5, 125, 126, 65535, 65536):
         payload = bytes(range(256)) * (n // 256) + bytes(range(n % 256))
-        frame = cli.ws_encode_frame(0x1, payload, mask=b"\x01\x02\x03\x04")
-        (fin, op, got), used = cli.ws_decode_frame(frame + b"extra")
+        frame = ws_encode_frame(0x1, payload, mask=b"\x01\x02\x03\x04")
+        (fin, op, got), used = ws_decode_frame(frame + b"extra")
         assert (fin, op, got, used) == (True, 1, payload, len(frame))
-        assert cli.ws_decode_frame(frame[:-1]) == (None, 0) or n == 0
+        assert ws_decode_frame(frame[:-1]) == (None, 0) or n == 0
     unmasked = bytes([0x81, 2]) + b"hi"
-    assert cli.ws_decode_frame(unmasked) == ((True, 1, b"hi"), 4)
+    assert ws_decode_frame(unmasked) == ((True, 1, b"hi"), 4)
 
 
 def test_progress_bar_rendering(capsys):
     import io
 
     out = io.StringIO()
-    bar = cli.ProgressBar(stream=out, width=10)
+    bar = ProgressBar(stream=out, width=10)
     assert bar.render(0.42, "SamplerCustomAdvanced 3/8") == "[####------]  42.0% SamplerCustomAdvanced 3/8"
     for f in (0.0, 0.01, 0.05, 0.15, 1.0):
         bar.update(f, "x")
@@ -624,6 +628,61 @@ def test_cli_runs_as_a_script_without_a_top_level_nodes_package(tmp_path):
              "print('NODES', 'nodes' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True)
     assert "NODES False" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_cli_runs_as_a_module_from_the_pack_folder(tmp_path):
+    """``python -m nodes.cli`` (README) runs nodes/cli/__main__.py: the same commands and exit codes as the
+    script; the script ``nodes/cli.py`` next to the package does not hide it (a package is found first)."""
+    proc = subprocess.run([sys.executable, "-m", "nodes.cli", "models", "--json"], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert len([r for r in json.loads(proc.stdout) if not r["optional"]]) == 4
+    proc = subprocess.run([sys.executable, "-m", "nodes.cli", "generate", "--prompt", "x"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "input_video" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, str(ROOT / "nodes" / "cli.py"), "models", "--help"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "--models-dir" in proc.stdout, proc.stderr
+
+
+FAKE_COMFY_MAIN = """
+import http.server, sys
+port = int(sys.argv[sys.argv.index("--port") + 1])
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/system_stats" else 404)
+        self.end_headers()
+        self.wfile.write(b"{}")
+print("fake ComfyUI on", port, sys.argv[1:], flush=True)
+http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+"""
+
+
+def test_local_comfy_starts_on_a_free_loopback_port_and_stops(tmp_path):
+    from rv2v.nodes.cli.local_comfy import LocalComfy
+
+    (tmp_path / "main.py").write_text(FAKE_COMFY_MAIN)
+    said = []
+    local = LocalComfy(str(tmp_path), sys.executable, ["--cpu"], startup_timeout=60, say=said.append)
+    local.start()
+    try:
+        assert local.url == f"http://127.0.0.1:{local.port}" and local.proc.poll() is None
+        assert "--listen 127.0.0.1" in said[0] and "--disable-auto-launch --cpu" in said[0]
+    finally:
+        local.close()
+    assert local.proc is None and said[-1].startswith("stopped ComfyUI (its log: ")
+    assert "fake ComfyUI on" in Path(local.log.name).read_text()  # kept: the run did not succeed
+    local.keep_log = False
+    local.close()
+    assert said[-1] == "stopped ComfyUI" and not Path(local.log.name).exists()
+    with pytest.raises(CliError) as info:
+        LocalComfy(str(tmp_path / "nowhere"))
+    assert info.value.code == 2 and "no main.py" in str(info.value)
+    (tmp_path / "main.py").write_text("raise SystemExit(3)")
+    bad = LocalComfy(str(tmp_path), sys.executable, startup_timeout=60, say=said.append)
+    with pytest.raises(CliError, match="exited with 3 during startup"):
+        bad.start()
+    bad.remove_log()
 
 
 def _clip(path, width=96, height=64, frames=12, fps=24):

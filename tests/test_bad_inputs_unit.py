@@ -454,7 +454,8 @@ CLI_CASES = [c for c in ALL_CASES if c.where == "client"]
 
 @pytest.mark.parametrize("case", CLI_CASES, ids=[c.name for c in CLI_CASES])
 def test_cli_refuses_before_contacting_a_server(case, tmp_path, capsys):
-    from rv2v.nodes import cli
+    from rv2v.nodes.cli import main as cli
+    from rv2v.nodes.cli.errors import EXIT_USAGE
 
     body = apply(case, base_request())
     req = tmp_path / "body.json"
@@ -462,7 +463,7 @@ def test_cli_refuses_before_contacting_a_server(case, tmp_path, capsys):
     # port 9 (discard) on loopback: nothing listens; a client-side refusal never gets there
     code = cli.main(["generate", "--request", str(req), "--server", "http://127.0.0.1:9", "--quiet"])
     err = capsys.readouterr().err
-    assert code == cli.EXIT_USAGE, err
+    assert code == EXIT_USAGE, err
     assert err.startswith("error: ") and case.field in err and case.fragment in err, err
     assert "cannot reach" not in err
 
@@ -478,22 +479,24 @@ def test_cli_refuses_before_contacting_a_server(case, tmp_path, capsys):
     (["--prompt", ""], "prompt", "must not be empty"),
 ])
 def test_cli_flags_refuse_with_the_field(argv, field, fragment, tmp_path, capsys):
-    from rv2v.nodes import cli
+    from rv2v.nodes.cli import main as cli
+    from rv2v.nodes.cli.errors import EXIT_USAGE
 
     code = cli.main(["generate", "--server", "http://127.0.0.1:9", "--prompt", "x", "--input-video", "a.mp4",
                      *argv])
     err = capsys.readouterr().err
-    assert code == cli.EXIT_USAGE and field in err and fragment in err, err
+    assert code == EXIT_USAGE and field in err and fragment in err, err
 
 
 def test_cli_never_uploads_an_empty_local_file(tmp_path, capsys):
-    from rv2v.nodes import cli
+    from rv2v.nodes.cli import main as cli
+    from rv2v.nodes.cli.errors import EXIT_USAGE
 
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     code = cli.main(["generate", "--server", "http://127.0.0.1:9", "--prompt", "x", "--input-video", str(empty)])
     err = capsys.readouterr().err
-    assert code == cli.EXIT_USAGE and "input_video" in err and "empty file" in err, err
+    assert code == EXIT_USAGE and "input_video" in err and "empty file" in err, err
 
 
 # ----------------------------------------------------------------------------------------

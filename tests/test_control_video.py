@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from rv2v.nodes import cli
+from rv2v.nodes.cli import main as cli
 from rv2v.nodes.pure import canny, composite, control_video as cv, imageops, media, weights
 from rv2v.nodes.pure.depth import video_depth
 from rv2v.nodes.pure.pose import backends

@@ -74,6 +74,10 @@ def test_missing_file_error_names_file_folder_and_source():
     assert "video_depth_anything_vits.pth" in msg and "models/rv2v_depth/" in msg
     assert "https://huggingface.co/depth-anything/Video-Depth-Anything-Small" in msg
     assert "/m/rv2v_depth" in msg and "download_missing" in msg
+    cli = weights.missing_file_error(weights.DEPTH_FILES["vits"], (), download_hint="pass --download-missing")
+    assert "or pass --download-missing to fetch it." in cli and "on the node" not in cli
+    assert cli.replace("pass --download-missing", "enable download_missing on the node") == \
+        weights.missing_file_error(weights.DEPTH_FILES["vits"])
 
 
 def test_download_success(server, tmp_path):

@@ -56,7 +56,7 @@ def find_model(name: str, folder: str, models_dir=None, *, download_missing: boo
 
     Searched in :func:`model_folders`. A missing manifest file raises
     ``FileNotFoundError`` with the nodes' message (file, folder, searched paths, download
-    URL), ``download_hint`` replacing its "enable download_missing on the node" advice;
+    URL) whose download advice is ``download_hint`` (default: the node's option);
     with ``download_missing`` it is downloaded (verified, resumable) into the first folder.
     """
     if os.path.isfile(os.path.expanduser(name)):
@@ -73,10 +73,8 @@ def find_model(name: str, folder: str, models_dir=None, *, download_missing: boo
         raise FileNotFoundError(f"model file {base!r} was not found in ComfyUI's models/{folder}/ folder{where}")
     if download_missing and searched:
         return weights.download_entry(w, searched[0], progress=progress)
-    msg = weights.missing_file_error(w, tuple(searched))
-    if download_hint:
-        msg = msg.replace("enable download_missing on the node", download_hint)
-    raise FileNotFoundError(msg)
+    raise FileNotFoundError(weights.missing_file_error(w, tuple(searched),
+                                                       download_hint or weights.DOWNLOAD_HINT_NODE))
 
 
 def vda_config_from_file(path: str):

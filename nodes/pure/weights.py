@@ -92,12 +92,17 @@ def licence_note(filename: str) -> str:
     return f"{w.filename}: {w.licence}"
 
 
-def missing_file_error(w: WeightFile, searched: tuple = ()) -> str:
-    """The message for a model file that is not installed: file, folder, where to get it."""
+DOWNLOAD_HINT_NODE = "enable download_missing on the node"
+
+
+def missing_file_error(w: WeightFile, searched: tuple = (), download_hint: str = DOWNLOAD_HINT_NODE) -> str:
+    """The message for a model file that is not installed: file, folder, where to get it.
+
+    ``download_hint`` says how to have it downloaded instead (the CLI names its flag)."""
     where = f" (searched: {', '.join(str(s) for s in searched)})" if searched else ""
     return (f"model file {w.filename!r} ({w.description}) was not found in ComfyUI's models/{w.folder}/ "
             f"folder{where}. Download it from {w.url} (Hugging Face {w.repo}, licence {w.licence}) "
-            f"into models/{w.folder}/, or enable download_missing on the node to fetch it.")
+            f"into models/{w.folder}/, or {download_hint} to fetch it.")
 
 
 class DownloadError(RuntimeError):
