@@ -6,7 +6,7 @@ from typing_extensions import override
 
 from .control import Control
 from .inputs import ReferencePlan, ReferenceSettings
-from .preprocessors import NODES as PREPROCESSOR_NODES
+from .preprocessors import NODES as PREPROCESSOR_NODES, register_folders
 from .model import ICLoRAFile, ICLoRAGuide, ICLoRALoader, ReferenceImage, Schedule, VideoInit
 from .save import SaveMP4
 
@@ -31,6 +31,7 @@ class RV2VExtension(ComfyExtension):
         from .routes import register  # the hosted-compatible HTTP API (nodes/glue/routes.py)
         from .ui_routes import register as register_ui  # what the pack's JS asks (missing models)
 
+        register_folders()  # models/rv2v_depth, models/rv2v_pose: before any schema lists their files
         register()
         register_ui()
 

@@ -1,7 +1,6 @@
 """Model-side nodes: IC-LoRA loader and guide, reference image, video-to-video init, schedule."""
 from __future__ import annotations
 
-import logging
 
 import comfy.model_management
 import comfy.sd
@@ -13,10 +12,10 @@ from comfy_api.latest import io
 from comfy_extras.nodes_lt import LTXVImgToVideoInplace
 from comfy_extras.nodes_lt_audio import LTXVAudioVAEEncode, LTXVEmptyLatentAudio
 
+from ..pure.log import log
 from ..pure import guide, imageops, media, schedule
 from .common import CATEGORY, Settings
 
-log = logging.getLogger("rv2v")
 
 
 def _first_value(conditioning, key):

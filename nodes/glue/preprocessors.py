@@ -1,7 +1,6 @@
 """Preprocessor glue: model folders, weight lookup/download, depth/pose runners, standalone nodes."""
 from __future__ import annotations
 
-import logging
 import os
 import threading
 
@@ -10,10 +9,10 @@ import folder_paths
 import torch
 from comfy_api.latest import io, ui
 
+from ..pure.log import log
 from ..pure import canny, control_video, imageops, weights
 from .common import CATEGORY, Progress
 
-log = logging.getLogger(__name__)
 
 POSE_DETECTOR_CHOICES = ["yolox_l.onnx", weights.POSE_DETECTOR.filename]
 POSE_ESTIMATOR_CHOICES = [weights.POSE_ESTIMATOR.filename, "dw-ll_ucoco_384.onnx"]
@@ -21,7 +20,9 @@ POSE_ESTIMATOR_CHOICES = [weights.POSE_ESTIMATOR.filename, "dw-ll_ucoco_384.onnx
 
 # ----------------------------------------------------------------------------- folders
 def register_folders() -> None:
-    """models/rv2v_depth (+ models/videodepthanything) and models/rv2v_pose, with extensions."""
+    """models/rv2v_depth (+ models/videodepthanything) and models/rv2v_pose, with extensions.
+
+    Called once from the extension's ``on_load`` (never at import), before any schema lists the files."""
     for folder, exts in weights.EXTENSIONS.items():
         paths = [os.path.join(folder_paths.models_dir, folder)]
         paths += [os.path.join(folder_paths.models_dir, extra) for extra in weights.EXTRA_FOLDERS[folder]]
@@ -33,8 +34,6 @@ def register_folders() -> None:
         else:
             folder_paths.folder_names_and_paths[folder] = (entry[0], set(entry[1]) | set(exts))
 
-
-register_folders()
 
 
 def folder_files(folder: str) -> list[str]:

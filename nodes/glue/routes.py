@@ -29,6 +29,7 @@ import folder_paths
 from aiohttp import web
 from server import PromptServer
 
+from ..pure.log import log
 from ..pure import api, media, params, sources
 from . import common
 from .inputs import AVAILABLE_CONTROL_TYPES, probe_field
@@ -41,7 +42,7 @@ API_HEADER = "X-RV2V-API"
 
 
 def _log(level: int, message: str) -> None:
-    logging.log(level, "[RV2V API] %s", message)
+    log.log(level, "[RV2V API] %s", message)
 
 
 def records_dir() -> str:
@@ -82,7 +83,7 @@ def _handler(fn):
         except (asyncio.CancelledError, web.HTTPException):
             raise
         except Exception as exc:  # noqa: BLE001 - the client gets the message, the log the traceback
-            logging.exception("[RV2V API] %s %s failed", request.method, request.path)
+            log.exception("[RV2V API] %s %s failed", request.method, request.path)
             return _json({"detail": f"internal error: {type(exc).__name__}: {exc}"}, 500)
 
     return wrapper
@@ -420,7 +421,7 @@ class GenerationService:
             try:
                 active = self._tick()
             except Exception:  # noqa: BLE001 - keep watching; the next tick retries
-                logging.exception("[RV2V API] status update failed")
+                log.exception("[RV2V API] status update failed")
                 active = True
             if not active:
                 return
@@ -484,5 +485,5 @@ def register(server=None) -> GenerationService | None:
              f"({len(service.records)} generation records in {records_dir()})")
         return service
     except Exception:  # noqa: BLE001
-        logging.exception("[RV2V API] could not register the HTTP API")
+        log.exception("[RV2V API] could not register the HTTP API")
         return None

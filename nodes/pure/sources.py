@@ -28,8 +28,6 @@ import contextlib
 import hashlib
 import http.client
 import ipaddress
-import logging
-import math
 import os
 import socket
 import ssl
@@ -40,22 +38,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Optional
 
-from . import atomic
+from . import atomic, config
 
-DEFAULT_MAX_BYTES = 2 * 1024 ** 3  # 2 GiB
-DEFAULT_TIMEOUT = 30.0  # seconds: connecting, and the longest wait for the next bytes
-DEFAULT_TOTAL_TIMEOUT = 600.0  # seconds for a whole download, redirects included
-MAX_REDIRECTS = 5
-
-# Environment variables read by policy_from_env (named in the error messages).
+# Defaults and variable names come from the one table of operator settings (config.VARIABLES).
 ENV_ALLOW_PRIVATE = "RV2V_ALLOW_PRIVATE_URLS"
 ENV_ALLOW_NETWORKS = "RV2V_ALLOWED_URL_NETWORKS"
 ENV_MAX_MB = "RV2V_MAX_DOWNLOAD_MB"
 ENV_TOTAL_TIMEOUT = "RV2V_DOWNLOAD_TIMEOUT_S"
 ENV_READ_TIMEOUT = "RV2V_DOWNLOAD_READ_TIMEOUT_S"
 ENV_MAX_REDIRECTS = "RV2V_MAX_REDIRECTS"
+DEFAULT_MAX_BYTES = int(config.BY_NAME[ENV_MAX_MB].default * 1024 ** 2)  # 2 GiB
+DEFAULT_TIMEOUT = config.BY_NAME[ENV_READ_TIMEOUT].default  # connecting, and the longest wait for bytes
+DEFAULT_TOTAL_TIMEOUT = config.BY_NAME[ENV_TOTAL_TIMEOUT].default  # a whole download, redirects included
+MAX_REDIRECTS = config.BY_NAME[ENV_MAX_REDIRECTS].default
 
-_log = logging.getLogger(__name__)
 
 
 class SourceError(ValueError):
@@ -86,50 +82,12 @@ class FetchPolicy:
     allow_networks: tuple = ()
 
 
-def _env_number(environ: Mapping[str, str], name: str, default, minimum: float, integer: bool = False):
-    raw = str(environ.get(name, "") or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < minimum:
-        _log.warning("%s=%r is not a number >= %s; using the default %s", name, raw, minimum, default)
-        return default
-    return int(value) if integer else value
-
-
 def policy_from_env(environ: Optional[Mapping[str, str]] = None) -> FetchPolicy:
-    """The operator's fetch policy from environment variables (defaults when unset;
-    an invalid value is logged and the default used):
-
-    * ``RV2V_ALLOW_PRIVATE_URLS`` = 1/true/yes: allow every address;
-    * ``RV2V_ALLOWED_URL_NETWORKS``: comma-separated CIDR networks/addresses allowed;
-    * ``RV2V_MAX_DOWNLOAD_MB`` (2048), ``RV2V_DOWNLOAD_TIMEOUT_S`` (600, whole
-      download), ``RV2V_DOWNLOAD_READ_TIMEOUT_S`` (30, connect and each read),
-      ``RV2V_MAX_REDIRECTS`` (5).
-    """
-    env = os.environ if environ is None else environ
-    allow = str(env.get(ENV_ALLOW_PRIVATE, "") or "").strip().lower() in ("1", "true", "yes", "on")
-    networks = []
-    for item in str(env.get(ENV_ALLOW_NETWORKS, "") or "").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            networks.append(str(ipaddress.ip_network(item, strict=False)))
-        except ValueError:
-            _log.warning("%s: %r is not an IP network; ignored", ENV_ALLOW_NETWORKS, item)
-    max_mb = _env_number(env, ENV_MAX_MB, DEFAULT_MAX_BYTES / 1024 ** 2, 0.001)
-    return FetchPolicy(
-        max_bytes=int(max_mb * 1024 ** 2),
-        timeout=_env_number(env, ENV_READ_TIMEOUT, DEFAULT_TIMEOUT, 0.1),
-        total_timeout=_env_number(env, ENV_TOTAL_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, 0.1),
-        max_redirects=_env_number(env, ENV_MAX_REDIRECTS, MAX_REDIRECTS, 0, integer=True),
-        allow_private=allow,
-        allow_networks=tuple(networks),
-    )
+    """The operator's fetch policy from the environment (read and parsed by :mod:`.config`:
+    ``RV2V_ALLOW_PRIVATE_URLS``, ``RV2V_ALLOWED_URL_NETWORKS``, ``RV2V_MAX_DOWNLOAD_MB``,
+    ``RV2V_DOWNLOAD_TIMEOUT_S``, ``RV2V_DOWNLOAD_READ_TIMEOUT_S``, ``RV2V_MAX_REDIRECTS``;
+    defaults when unset, an invalid value is logged and the default used)."""
+    return FetchPolicy(**config.fetch_settings(environ))
 
 
 def kind_of(value: str) -> str:

@@ -11,9 +11,10 @@ import json
 import os
 from typing import Mapping
 
+from .. import config
 from .errors import ApiError
 
-API_KEY_ENV = "RV2V_API_KEY"
+API_KEY_ENV = "RV2V_API_KEY"  # read by config.api_key
 API_KEY_FILE = "rv2v_api.json"
 
 
@@ -26,7 +27,7 @@ def load_api_key(environ: Mapping[str, str], config_path: str | os.PathLike | No
 
     None means no key is configured (Authorization is accepted but not required).
     """
-    key = (environ.get(API_KEY_ENV) or "").strip()
+    key = config.api_key(environ)
     if key:
         return key
     if not config_path:
