@@ -224,3 +224,22 @@ def test_lanczos_sparse_and_dense_paths_agree():
         b = imageops._filter_axis(frames, m_sparse.to_dense(), axis)
         assert torch.allclose(a, b, atol=1e-6)
     assert torch.allclose(dense.sum(dim=1), torch.ones(20), atol=1e-6)  # rows are normalised
+
+
+# ----------------------------------------------------------------------------- pad_with_last_frame
+
+
+def test_pad_with_last_frame_repeats_the_last_frame():
+    frames = _noise(f=3, h=4, w=5)
+    out = imageops.pad_with_last_frame(frames, 6)
+    assert out.shape == (6, 4, 5, 3)
+    assert torch.equal(out[:3], frames)
+    assert all(torch.equal(out[i], frames[2]) for i in range(3, 6))
+    gray = torch.arange(6.0).view(2, 3)  # any trailing shape
+    assert imageops.pad_with_last_frame(gray, 3).tolist() == [[0, 1, 2], [3, 4, 5], [3, 4, 5]]
+
+
+def test_pad_with_last_frame_leaves_long_enough_clips_alone():
+    frames = _noise(f=4, h=4, w=5)
+    assert imageops.pad_with_last_frame(frames, 4) is frames
+    assert imageops.pad_with_last_frame(frames, 2) is frames  # not trimmed

@@ -1,4 +1,4 @@
-"""Tests for nodes/pure/media.py (probe, decode, resample, audio, images, MP4 encode).
+"""Tests for nodes/pure/media/ (probe, decode, resample, audio, images, MP4 encode).
 
 Clips are tiny (64x48, a few frames). Most source clips are written with plain
 PyAV where every frame is a flat grey level ``LEVELS[i]``, so a decoded frame
@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from rv2v.nodes.pure import media
 from rv2v.nodes.pure.media import MediaCancelled, MediaError, source_indices_for_fps, uniform_indices
+
+from mp4_inspect import inspect_mp4
 
 W, H = 64, 48
 STEP = 20  # grey-level spacing between consecutive source frames
@@ -495,7 +497,7 @@ def test_encode_round_trip_with_audio(tmp_path):
     rep = media.encode_mp4(dest, frames, 24, tone(1.0), crf=18)
     assert rep.path == str(dest) and dest.exists() and rep.size_bytes == dest.stat().st_size
     assert rep.audio_samples == math.ceil(10 / 24 * 24000) and rep.audio_sample_rate == 24000
-    info = media.inspect_mp4(dest)
+    info = inspect_mp4(dest)
     assert info["video_codec"] == "h264" and info["pix_fmt"] == "yuv420p"
     assert (info["width"], info["height"], info["frames"]) == (W, H, 10)
     assert info["fps"] == 24.0 and info["crf"] == 18.0 and info["faststart"]
@@ -515,7 +517,7 @@ def test_encode_without_audio_has_no_audio_track(tmp_path):
     dest = tmp_path / "silent.mp4"
     rep = media.encode_mp4(dest, smooth_frames(5), 12, None, crf=23)
     assert not rep.has_audio and rep.audio_samples == 0
-    info = media.inspect_mp4(dest)
+    info = inspect_mp4(dest)
     assert info["audio"] is None and info["frames"] == 5 and info["fps"] == 12.0
     assert media.decode_audio(dest) is None
     assert not media.probe_video(dest).has_audio
@@ -525,7 +527,7 @@ def test_encode_pads_short_audio_and_resamples_odd_rates(tmp_path):
     dest = tmp_path / "pad.mp4"
     rep = media.encode_mp4(dest, smooth_frames(12), 12, tone(0.25, rate=22000, channels=1))
     assert rep.audio_sample_rate == 48000  # 22 kHz is not an AAC rate
-    info = media.inspect_mp4(dest)
+    info = inspect_mp4(dest)
     assert info["audio"]["channels"] == 1 and info["audio"]["sample_rate"] == 48000
     assert info["audio"]["duration"] == pytest.approx(1.0, abs=0.03)  # padded to the 1 s video
     tail = media.decode_audio(dest, start=0.5)["waveform"]
@@ -536,10 +538,10 @@ def test_encode_fractional_fps(tmp_path):
     dest = tmp_path / "ntsc.mp4"
     rep = media.encode_mp4(dest, smooth_frames(6), 30000 / 1001)
     assert rep.fps == Fraction(30000, 1001)
-    info = media.inspect_mp4(dest)
+    info = inspect_mp4(dest)
     assert info["fps"] == pytest.approx(29.97, abs=0.01) and info["frames"] == 6
     rep = media.encode_mp4(tmp_path / "f.mp4", smooth_frames(3), Fraction(25, 2))
-    assert media.inspect_mp4(rep.path)["fps"] == 12.5
+    assert inspect_mp4(rep.path)["fps"] == 12.5
 
 
 def test_encode_odd_size_is_edge_padded(tmp_path):
@@ -547,7 +549,7 @@ def test_encode_odd_size_is_edge_padded(tmp_path):
     frames[:, :, -1] = torch.tensor([1.0, 0.0, 0.0])  # red last column
     rep = media.encode_mp4(tmp_path / "odd.mp4", frames, 24, crf=12)
     assert rep.padded_to_even and (rep.width, rep.height) == (64, 48)
-    info = media.inspect_mp4(rep.path)
+    info = inspect_mp4(rep.path)
     assert (info["width"], info["height"]) == (64, 48)
     decoded, _ = media.decode_video(rep.path, mode="native")
     assert float(decoded[:, 10:40, -1, 0].mean()) > 0.8  # the added column repeats the edge
@@ -557,9 +559,9 @@ def test_encode_odd_size_is_edge_padded(tmp_path):
 def test_encode_accepts_uint8_and_numpy(tmp_path):
     arr = (smooth_frames(4).numpy() * 255).round().astype(np.uint8)
     rep = media.encode_mp4(tmp_path / "u8.mp4", arr, 24)
-    assert media.inspect_mp4(rep.path)["frames"] == 4
+    assert inspect_mp4(rep.path)["frames"] == 4
     rep = media.encode_mp4(tmp_path / "u8t.mp4", torch.from_numpy(arr), 24, chunk_size=3)
-    assert media.inspect_mp4(rep.path)["frames"] == 4
+    assert inspect_mp4(rep.path)["frames"] == 4
 
 
 def test_crf_changes_file_size(tmp_path):
@@ -568,7 +570,7 @@ def test_crf_changes_file_size(tmp_path):
     for quality in ("maximum", "low"):
         rep = media.encode_mp4(tmp_path / f"{quality}.mp4", noisy, 24, None, media.VIDEO_QUALITY_CRF[quality])
         sizes[quality] = rep.size_bytes
-        assert media.inspect_mp4(rep.path)["crf"] == media.VIDEO_QUALITY_CRF[quality]
+        assert inspect_mp4(rep.path)["crf"] == media.VIDEO_QUALITY_CRF[quality]
     assert sizes["maximum"] > 1.5 * sizes["low"]
 
 
@@ -615,7 +617,7 @@ def test_encode_overwrites_existing_destination(tmp_path):
     dest = tmp_path / "o.mp4"
     media.encode_mp4(dest, smooth_frames(2), 24)
     media.encode_mp4(dest, smooth_frames(5), 24)
-    assert media.inspect_mp4(dest)["frames"] == 5 and _leftovers(tmp_path) == ["o.mp4"]
+    assert inspect_mp4(dest)["frames"] == 5 and _leftovers(tmp_path) == ["o.mp4"]
 
 
 # =============================================================================== load_image

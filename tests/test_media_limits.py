@@ -75,9 +75,19 @@ def clips(tmp_path_factory):
     }
 
 
+def _replace(monkeypatch, name, value):
+    """Replace the private helper ``name`` in every media submodule that holds it
+    (the module defining it and the ones importing it), so no caller escapes."""
+    holders = [m for m in (media.errors, media.limits, media.probe, media.selection, media.decode,
+                           media.audio, media.image, media.encode) if hasattr(m, name)]
+    assert holders, name
+    for module in holders:
+        monkeypatch.setattr(module, name, value)
+
+
 def _no_decoding(monkeypatch):
     """Make any frame decoding fail the test: limits must be checked before it."""
-    monkeypatch.setattr(media, "_decode_frames", lambda *a, **k: pytest.fail("a frame was decoded"))
+    _replace(monkeypatch, "_decode_frames", lambda *a, **k: pytest.fail("a frame was decoded"))
 
 
 # ============================================================================ limits from metadata
@@ -126,7 +136,7 @@ def test_frame_limit_is_enforced_while_decoding_when_metadata_has_no_count(clips
 
 
 def test_limits_are_enforced_while_decoding_when_metadata_lies(clips, monkeypatch):
-    monkeypatch.setattr(media, "_check_stream_metadata", lambda *a, **k: None)  # as if the metadata said "fine"
+    _replace(monkeypatch, "_check_stream_metadata", lambda *a, **k: None)  # as if the metadata said "fine"
     with pytest.raises(MediaError, match=r"'c30.mp4' has more than 10 frames \(decoding stopped there; the "
                                          r"metadata said 30\)"):
         media.decode_video(clips["c30"], mode="native", limits=DecodeLimits(max_frames=10))
@@ -140,14 +150,14 @@ def test_limits_are_enforced_while_decoding_when_metadata_lies(clips, monkeypatc
 
 def test_time_mode_stops_before_a_frame_limit_it_does_not_need(clips, monkeypatch):
     """Only the frames actually decoded count; time mode stops once every output is known."""
-    monkeypatch.setattr(media, "_check_stream_metadata", lambda *a, **k: None)
+    _replace(monkeypatch, "_check_stream_metadata", lambda *a, **k: None)
     frames, rep = media.decode_video(clips["c30"], fps_out=24, num_frames=9, limits=DecodeLimits(max_frames=12))
     assert frames.shape[0] == 9 and rep.frames_decoded <= 12
 
 
 def test_image_pixel_limit_is_checked_from_the_header(tmp_path, monkeypatch):
     png = write_png(tmp_path / "big.png", 50, 40, 0, 8, [[7] * 50] * 40)
-    monkeypatch.setattr(media, "_first_frame", lambda *a, **k: pytest.fail("the image was decoded"))
+    _replace(monkeypatch, "_first_frame", lambda *a, **k: pytest.fail("the image was decoded"))
     with pytest.raises(MediaError, match=r"input_image: 'big.png' is 50x40 \(0.0 megapixels\), which exceeds the "
                                          r"limit of 1999 pixels \(RV2V_MAX_IMAGE_PIXELS\); downscale the image"):
         media.load_image(png, label="input_image", limits=DecodeLimits(max_image_pixels=1999))
@@ -169,11 +179,11 @@ def test_defaults():
     assert DecodeLimits.from_env({}) == lim
     # 4K UHD / DCI in either orientation fit; 8K does not
     for w, h in ((3840, 2160), (2160, 3840), (4096, 2160), (4096, 2304)):
-        media._check_size("x.mp4", "input_video", w, h, lim)
+        media.limits._check_size("x.mp4", "input_video", w, h, lim)
     with pytest.raises(MediaError, match="RV2V_MAX_VIDEO_SIDE"):
-        media._check_size("x.mp4", "input_video", 7680, 4320, lim)
+        media.limits._check_size("x.mp4", "input_video", 7680, 4320, lim)
     with pytest.raises(MediaError, match="RV2V_MAX_VIDEO_PIXELS"):
-        media._check_size("x.mp4", "input_video", 4096, 4096, lim)
+        media.limits._check_size("x.mp4", "input_video", 4096, 4096, lim)
 
 
 def test_from_env_reads_every_limit_and_zero_means_none():
@@ -236,7 +246,7 @@ def test_variable_frame_rate_video_uses_timestamps(clips):
         [10 + 8 * k for k in rep.indices], abs=2)
 
 
-def test_frames_that_change_size_mid_stream_keep_the_first_size(tmp_path):
+def test_frames_that_change_size_mid_stream_keep_the_first_size(tmp_path, monkeypatch):
     path = tmp_path / "resize.mkv"
     with av.open(str(path), "w", format="matroska") as c:
         vs = c.add_stream("ffv1", rate=24)
@@ -246,15 +256,14 @@ def test_frames_that_change_size_mid_stream_keep_the_first_size(tmp_path):
             f.pts = i
             c.mux(vs.encode(f))
         c.mux(vs.encode(None))
-    real = media._decode_frames
+    real = media.probe._decode_frames
 
     def growing(*a, **k):  # the decoder hands out a bigger frame from the third one on
         for i, frame in enumerate(real(*a, **k)):
             yield frame.reformat(width=48, height=36) if i >= 2 else frame
 
-    import unittest.mock
-    with unittest.mock.patch.object(media, "_decode_frames", growing):
-        frames, _ = media.decode_video(str(path), mode="native")
+    _replace(monkeypatch, "_decode_frames", growing)
+    frames, _ = media.decode_video(str(path), mode="native")
     assert frames.shape == (4, 24, 32, 3)
     assert (frames.mean(dim=(1, 2, 3)) * 255).round().tolist() == pytest.approx([10, 30, 50, 70], abs=2)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rv2v.nodes.pure import params as P
-from rv2v.nodes.pure import workflow as W
+import workflow_tools as W
 
 ROOT = Path(__file__).resolve().parents[1]
 UI = ROOT / "workflows" / "ltx23_reference_video_to_video.json"

@@ -77,7 +77,7 @@ def make_control(input_video: str, output: str, *, num_frames: int = 121, frames
                            download_missing=download_missing, progress=progress)
     import torch
 
-    from ..pure import control_video as cv, media, planning, weights
+    from ..pure import control_video as cv, imageops, media, planning, weights
 
     notes = list(settings.notes)
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
@@ -113,8 +113,7 @@ def make_control(input_video: str, output: str, *, num_frames: int = 121, frames
         composite_mode=composite_mode, depth_weight=depth_weight, edge_weight=edge_weight, pose_weight=pose_weight,
         device=dev, in_place=True, progress=step)
     del frames
-    if control.shape[0] < n:
-        control = torch.cat([control, control[-1:].expand(n - control.shape[0], -1, -1, -1)], dim=0)
+    control = imageops.pad_with_last_frame(control, n)
     media.encode_mp4(output, control[:n], fps=fps, audio=None, crf=media.crf_for_quality(settings.video_quality),
                      progress=(lambda d, t: step(d, t, "encode")) if step else None)
     return {"output": str(output), "width": width, "height": height, "frames": n, "fps": fps,

@@ -128,9 +128,7 @@ class Control(io.ComfyNode):
                 what = f"depth ({depth_model})" if ctype == "depth" else "pose (DWPose)"
         else:
             raise ValueError(f"control_type: {ctype!r} is not available in this version")
-        if control.shape[0] < length:
-            pad = control[-1:].expand(length - control.shape[0], -1, -1, -1)
-            control = torch.cat([control, pad], dim=0)
+        control = imageops.pad_with_last_frame(control, length)
         text = "\n".join([f"{what}: {min(control.shape[0], length)} frames {width}x{height}"]
                           + [n for n in notes if n])
         control = control[:length]

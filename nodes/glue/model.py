@@ -259,8 +259,7 @@ class VideoInit(io.ComfyNode):
             return io.NodeOutput({"samples": video}, audio_latent)
 
         pixels = imageops.cover_crop(frames[:length, :, :, :3], width, height)
-        if pixels.shape[0] < length:
-            pixels = torch.cat([pixels, pixels[-1:].expand(length - pixels.shape[0], -1, -1, -1)], 0)
+        pixels = imageops.pad_with_last_frame(pixels, length)
         video = vae.encode(pixels)
         if source_audio is not None:
             fitted = _fit_audio(source_audio, length / fps)

@@ -10,7 +10,7 @@ import torch
 from comfy_api.latest import io, ui
 
 from ..pure.log import log
-from ..pure import canny, control_video, imageops, weights
+from ..pure import canny, control_video, imageops, pixels, weights
 from .common import CATEGORY, Progress
 
 
@@ -156,7 +156,7 @@ def run_pose(frames: torch.Tensor, detector: str, estimator: str, body=True, han
     finally:
         backend.to("cpu")
         comfy.model_management.soft_empty_cache()
-    return rendered.float().div_(255.0), note
+    return pixels.uint8_to_float(rendered), note
 
 
 # ----------------------------------------------------------------------------- inputs shared with Control
@@ -216,7 +216,7 @@ class CannyPreprocessor(io.ComfyNode):
     def execute(cls, image, low_threshold=92, high_threshold=200, resolution=512) -> io.NodeOutput:
         out = canny.canny_frames(image, low=low_threshold, high=high_threshold, resolution=resolution,
                                  progress=Progress(image.shape[0]), should_stop=Progress.should_stop)
-        return io.NodeOutput(out.float().div_(255.0))  # IMAGE is float in [0, 1]; canny gives uint8 0/255
+        return io.NodeOutput(pixels.uint8_to_float(out))  # IMAGE is float in [0, 1]; canny gives uint8 0/255
 
 
 class DepthPreprocessor(io.ComfyNode):

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .pixels import float_to_uint8_trunc, uint8_to_float
 from .resize_cv import pad_amount, resize_t, short_side_size
 
 __all__ = [
@@ -422,19 +423,9 @@ def canny_uint8(
 # --------------------------------------------------------------------------------------
 # public: the controlnet_aux video pipeline
 # --------------------------------------------------------------------------------------
-def frames_to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """IMAGE floats in [0, 1] -> uint8 by truncation, as controlnet_aux does.
-
-    ``floor(x * 255)`` computed in the input's float dtype, clamped to 0..255.
-    Integer inputs are clamped and cast.
-    """
-    if x.dtype == torch.uint8:
-        return x
-    if x.is_floating_point():
-        y = x * 255.0
-        # float -> int32 -> uint8: truncation, and much faster than float -> uint8 on CPU
-        return y.clamp_(0, 255).to(torch.int32).to(torch.uint8)
-    return x.clamp(0, 255).to(torch.uint8)
+#: IMAGE floats in [0, 1] -> uint8 by truncation, as controlnet_aux does (``floor(x * 255)``
+#: in the input's float dtype, clamped; uint8 passes through): the rule of ``pixels.py``.
+frames_to_uint8 = float_to_uint8_trunc
 
 
 def _to_rgb_uint8(u8: torch.Tensor) -> torch.Tensor:
@@ -444,7 +435,7 @@ def _to_rgb_uint8(u8: torch.Tensor) -> torch.Tensor:
         return u8
     if c == 4:
         color = u8[..., :3].to(torch.float32)
-        alpha = u8[..., 3:4].to(torch.float32) / 255.0
+        alpha = uint8_to_float(u8[..., 3:4])
         y = color * alpha + 255.0 * (1.0 - alpha)
         return y.clamp_(0, 255).to(torch.uint8)
     raise ValueError(f"expected 1, 3 or 4 channels, got {c}")
@@ -456,7 +447,7 @@ def _gray_uint8(frames: torch.Tensor) -> torch.Tensor:
     if x.shape[-1] == 1:
         return frames_to_uint8(x).permute(0, 3, 1, 2)
     if not x.is_floating_point():
-        x = x.to(torch.float32) / 255.0
+        x = uint8_to_float(x)
     g = x[..., 0] * _GRAY_W[0] + x[..., 1] * _GRAY_W[1] + x[..., 2] * _GRAY_W[2]
     return frames_to_uint8(g).unsqueeze(1)
 

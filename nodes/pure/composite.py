@@ -18,6 +18,8 @@ from typing import Callable, Optional
 
 import torch
 
+from .pixels import float_to_uint8_round, uint8_to_float
+
 MODES = ("all", "depth+pose", "canny+pose", "depth+canny")
 
 
@@ -71,7 +73,7 @@ def composite(depth: Optional[torch.Tensor] = None, edges: Optional[torch.Tensor
             on = (p.amax(dim=-1, keepdim=True) > 0).float() * float(pose_weight)
             acc.mul_(1.0 - on).add_(p * on)
         if out.dtype == torch.uint8:
-            acc = acc.mul_(255.0).round_().to(torch.uint8)
+            acc = float_to_uint8_round(acc, in_place=True)  # acc is in [0, 1]: the clamp is a no-op
         out[a:b] = acc
         if progress is not None:
             progress(b, t)
@@ -80,4 +82,4 @@ def composite(depth: Optional[torch.Tensor] = None, edges: Optional[torch.Tensor
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
     """A layer chunk as float32 in [0, 1] (uint8 layers are divided by 255)."""
-    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+    return uint8_to_float(x) if x.dtype == torch.uint8 else x.float()

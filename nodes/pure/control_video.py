@@ -31,6 +31,7 @@ from typing import Callable, Optional, Sequence
 import torch
 
 from . import canny, composite, imageops, weights
+from .pixels import float_to_uint8_round, float_to_uint8_trunc, uint8_to_float
 
 __all__ = ["CONTROL_TYPES", "model_folders", "find_model", "vda_config_from_file", "load_depth",
            "load_pose", "fit_frames", "park_depth", "control_frames"]
@@ -127,13 +128,8 @@ def fit_frames(frames: torch.Tensor, width: int, height: int, chunk: int = 8) ->
     out = torch.empty((frames.shape[0], height, width, 3), dtype=torch.uint8)
     for a in range(0, frames.shape[0], chunk):
         f = imageops.cover_crop(frames[a:a + chunk], width, height)
-        out[a:a + chunk] = (f * 255.0).clamp_(0, 255).to(torch.int32).to(torch.uint8)
+        out[a:a + chunk] = float_to_uint8_trunc(f)
     return out
-
-
-def _round_u8(x: torch.Tensor) -> torch.Tensor:
-    """float [0, 1] -> uint8 like the MP4 writer (clamp, x255, round); ``x`` is a scratch tensor."""
-    return x.clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
 
 
 def park_depth(buf: torch.Tensor, h: int, w: int) -> Optional[torch.Tensor]:
@@ -233,7 +229,7 @@ def control_frames(
         for a in range(0, n, chunk):
             stop()
             b = min(a + chunk, n)
-            out[a:b] = _round_u8(edges_chunk(a, b))  # frames[a:b] is fully read before this write
+            out[a:b] = float_to_uint8_round(edges_chunk(a, b), in_place=True)  # frames[a:b] is fully read before this write
             if progress is not None:
                 progress(b, n, "canny")
         return out
@@ -283,7 +279,7 @@ def control_frames(
 
             p, _meta = backends.estimate_poses(pose_backend, src[a:b], chunk=chunk, body=body, hands=hands,
                                                face=face)
-            p = p.float().div_(255.0)
+            p = uint8_to_float(p)
         out[a:b] = composite.composite(d, e, p, depth_weight=depth_weight, edge_weight=edge_weight,
                                        pose_weight=pose_weight, chunk=chunk, dtype=torch.uint8)
         if progress is not None:

@@ -31,6 +31,8 @@ from typing import Callable, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from .pixels import uint8_to_float
+
 __all__ = [
     "RESIZE_METHODS",
     "resize_frames",
@@ -38,6 +40,7 @@ __all__ = [
     "center_crop_box",
     "scale_short_side",
     "auto_chunk_size",
+    "pad_with_last_frame",
 ]
 
 RESIZE_METHODS = ("nearest", "nearest-exact", "bilinear", "bicubic", "area", "lanczos")
@@ -152,6 +155,17 @@ def cover_crop(
     return resize_frames(region, width, height, method, **kwargs)
 
 
+def pad_with_last_frame(frames: torch.Tensor, length: int) -> torch.Tensor:
+    """``frames`` ``[F, ...]`` extended to ``length`` frames by repeating its last frame
+    (a new tensor), or ``frames`` itself when it already has ``length`` frames or more
+    (longer clips are not trimmed). Used where a clip that ran out must still fill the
+    requested length: the control video, the frames the VAE encodes, the CLI's control."""
+    missing = length - frames.shape[0]
+    if missing <= 0:
+        return frames
+    return torch.cat([frames, frames[-1:].expand(missing, *frames.shape[1:])], dim=0)
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -181,7 +195,7 @@ def _check_method(method: str) -> str:
 
 def _resize_chunk(chunk, width, height, method, antialias, clamp, plan=None) -> torch.Tensor:
     """Resize one chunk ``[n, H, W, C]`` -> ``[n, height, width, C]`` (float)."""
-    x = chunk if chunk.is_floating_point() else chunk.to(torch.float32) / 255.0
+    x = chunk if chunk.is_floating_point() else uint8_to_float(chunk)
     if method == "lanczos":
         y = plan(x.to(torch.float32))
     else:

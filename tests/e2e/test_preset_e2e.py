@@ -351,12 +351,12 @@ def test_frames_and_fps(server, num_frames, fps):
 
 @pytest.mark.parametrize("quality, crf", [("low", 28), ("maximum", 12)])
 def test_video_quality_crf(server, quality, crf):
-    from rv2v.nodes.pure import media
+    from mp4_inspect import inspect_mp4
 
     run = Run(server, workflow(server, video_quality=quality, num_frames=9))
     path = run.mp4()
     check_mp4(harness.probe_media(path), 768, 512, 9, 24.0)
-    info = media.inspect_mp4(path)
+    info = inspect_mp4(path)
     assert info["crf"] == crf
     assert info["pix_fmt"] == "yuv420p" and info["faststart"]
 

@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 
+from ..pixels import float_to_uint8_trunc
 from .postprocess import clip_minmax, depth_to_gray, gray_chunk
 from .vda import (
     LICENCES,
@@ -91,8 +92,8 @@ def video_depth(
         def prepare(chunk):
             from ..resize_cv import area_resize_uint8
 
-            if chunk.dtype != torch.uint8:  # YVDA: float -> uint8 by truncation
-                chunk = torch.floor(chunk.float().clamp(0.0, 1.0) * 255.0).to(torch.uint8)
+            if chunk.dtype != torch.uint8:  # YVDA: float -> uint8 by truncation (in float32)
+                chunk = float_to_uint8_trunc(chunk.float())
             small = area_resize_uint8(chunk.permute(0, 3, 1, 2), frame_hw[0], frame_hw[1])
             return small.permute(0, 2, 3, 1)
     out_hw = tuple(out_hw) if out_hw is not None else frame_hw

@@ -12,6 +12,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..pixels import float_to_uint8_round
+
 EPS = 1e-6
 
 
@@ -38,11 +40,6 @@ def gray_chunk(depth: torch.Tensor, lo: float, hi: float, a: int, b: int, out_hw
     """Frames ``a:b`` of the gray control: float32 (k, H, W) in [0, 1] on ``device``, near = white."""
     g = ((_upsampled(depth, out_hw, a, b, device or depth.device) - lo) * (1.0 / (hi - lo + EPS))).clamp_(0.0, 1.0)
     return g.neg_().add_(1.0) if invert else g
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """float [0, 1] -> uint8, rounded (what the MP4 writer does with a float IMAGE)."""
-    return x.clamp(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
 
 
 def depth_to_gray(
@@ -78,7 +75,7 @@ def depth_to_gray(
             raise InterruptedError("depth estimation interrupted")
         g = gray_chunk(depth, lo, hi, a, a + chunk, out_hw, invert=invert, device=device)
         if out.dtype == torch.uint8:
-            g = to_uint8(g)
+            g = float_to_uint8_round(g)  # rounded, like the MP4 writer
         out[a:a + chunk] = g.unsqueeze(-1).expand(-1, -1, -1, 3).to("cpu")
         if progress is not None:
             progress(i + 1, len(steps))

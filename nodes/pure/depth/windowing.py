@@ -29,6 +29,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..pixels import float_to_uint8_trunc, uint8_to_float
+
 INFER_LEN = 32
 OVERLAP = 10
 KEYFRAMES = (0, 12, 24, 25, 26, 27, 28, 29, 30, 31)
@@ -108,11 +110,11 @@ def preprocess(frames: torch.Tensor, size: tuple[int, int], device=None, quantiz
     """frames (n, H, W, 3) float in [0, 1] (or uint8) -> (n, 3, h, w) float32 normalised."""
     x = frames.to(device=device)
     if x.dtype == torch.uint8:
-        x = x.float() / 255.0
+        x = uint8_to_float(x)
+    elif quantize:  # YVDA converts IMAGE to uint8 by truncation (in float32)
+        x = uint8_to_float(float_to_uint8_trunc(x.float()))
     else:
         x = x.float()
-        if quantize:  # YVDA converts IMAGE to uint8 by truncation
-            x = torch.floor(x.clamp(0.0, 1.0) * 255.0) / 255.0
     x = x.permute(0, 3, 1, 2)
     if tuple(x.shape[-2:]) != tuple(size):
         x = F.interpolate(x, size=tuple(size), mode="bicubic", align_corners=False)

@@ -1,7 +1,9 @@
-"""UI workflow (LiteGraph, format 0.4) -> API prompt conversion and linting.
+"""UI workflow (LiteGraph, format 0.4) -> API prompt conversion and linting (test tool).
 
-Pure (standard library). Driven by ``/object_info``-style node schemas, following
-the frontend's rules (``comfyui_conventions.md`` §3.1, §3.3): ``widgets_values``
+Standard library only; used by tests/test_workflows.py to check the shipped
+workflows (the pack itself never converts workflows, so this lives under tests/).
+Driven by ``/object_info``-style node schemas, following the serialisation rules of
+the ComfyUI frontend (github.com/Comfy-Org/ComfyUI_frontend): ``widgets_values``
 holds the node's widget inputs in declaration order (required, then optional),
 an extra value after each ``control_after_generate`` widget, and one extra value
 for the upload button the frontend adds after the required inputs of a node
