@@ -7,15 +7,11 @@ reads the ``RV2V_MAX_*`` environment variables. An exceeded limit is a
 """
 from __future__ import annotations
 
-import logging
-import math
-import os
 from dataclasses import dataclass
 from typing import Optional
 
+from .. import config
 from .errors import MediaError
-
-_log = logging.getLogger(__package__)  # the package's logger (``...pure.media``)
 
 #: Environment variables of the decoding limits (named in the error messages).
 ENV_MAX_SECONDS = "RV2V_MAX_VIDEO_SECONDS"
@@ -41,45 +37,19 @@ class DecodeLimits:
     (100 MP: a large camera photo; refuses decompression bombs).
     """
 
-    max_seconds: Optional[float] = 600.0
-    max_side: Optional[int] = 4096
-    max_pixels: Optional[int] = 4096 * 2304
-    max_frames: Optional[int] = 36_000
-    max_image_pixels: Optional[int] = 100_000_000
+    max_seconds: Optional[float] = config.BY_NAME[ENV_MAX_SECONDS].default  # 600
+    max_side: Optional[int] = config.BY_NAME[ENV_MAX_SIDE].default  # 4096
+    max_pixels: Optional[int] = config.BY_NAME[ENV_MAX_PIXELS].default  # 4096 * 2304
+    max_frames: Optional[int] = config.BY_NAME[ENV_MAX_FRAMES].default  # 36,000
+    max_image_pixels: Optional[int] = config.BY_NAME[ENV_MAX_IMAGE_PIXELS].default  # 100 MP
 
     @classmethod
     def from_env(cls, environ=None) -> "DecodeLimits":
         """Limits from ``RV2V_MAX_VIDEO_SECONDS``, ``RV2V_MAX_VIDEO_SIDE``,
         ``RV2V_MAX_VIDEO_PIXELS``, ``RV2V_MAX_VIDEO_FRAMES`` and
-        ``RV2V_MAX_IMAGE_PIXELS`` (unset: the default; ``0``/``none``: no
-        limit; an invalid value is logged and the default used)."""
-        env = os.environ if environ is None else environ
-        base = cls()
-
-        def read(name, default, integer):
-            raw = str(env.get(name, "") or "").strip().lower()
-            if not raw:
-                return default
-            if raw in ("0", "none", "off", "unlimited"):
-                return None
-            try:
-                value = float(raw)
-            except ValueError:
-                value = math.nan
-            if not math.isfinite(value) or value < 0:
-                _log.warning("%s=%r is not a number >= 0; using the default %s", name, raw, default)
-                return default
-            if value == 0:
-                return None
-            return max(1, int(value)) if integer else value
-
-        return cls(
-            max_seconds=read(ENV_MAX_SECONDS, base.max_seconds, False),
-            max_side=read(ENV_MAX_SIDE, base.max_side, True),
-            max_pixels=read(ENV_MAX_PIXELS, base.max_pixels, True),
-            max_frames=read(ENV_MAX_FRAMES, base.max_frames, True),
-            max_image_pixels=read(ENV_MAX_IMAGE_PIXELS, base.max_image_pixels, True),
-        )
+        ``RV2V_MAX_IMAGE_PIXELS``, read and parsed by :mod:`..config` (unset: the
+        default; ``0``/``none``: no limit; an invalid value is logged and the default used)."""
+        return cls(**config.decode_limits(environ))
 
 
 #: No limits at all (tests, trusted batch use).
