@@ -107,8 +107,8 @@ def check_media(settings: "params.Settings") -> None:
     for p in api.media_fields():
         value = getattr(settings, p.name) or ""
         if value and sources.kind_of(value) == "bad-scheme":
-            raise CliError(f"{p.name}: URL scheme {value.split('://', 1)[0]!r} is not allowed; use http(s), a "
-                           "data: URI, a local file (uploaded) or a file name in ComfyUI's input folder", EXIT_USAGE)
+            raise CliError(str(sources.bad_scheme(p.name, value, allowed=(
+                "http(s), a data: URI, a local file (uploaded) or a file name in ComfyUI's input folder"))), EXIT_USAGE)
         path = local_media(value)
         if path is not None and path.stat().st_size == 0:
             raise CliError(f"{p.name}: {str(path)!r} is an empty file (0 bytes)", EXIT_USAGE)
