@@ -1,7 +1,7 @@
 """Video Depth Anything (nodes/pure/depth): key layout, loading, windowing, tiny end-to-end.
 
 No real weights and no upstream code: the expected key layout is written here
-from the architecture description (shared/reference/preprocessors.md 2.1/2.5),
+from the architecture description (the Video Depth Anything code and model cards),
 independently of the module tree, and vitb/vitl are checked on the meta device.
 """
 import math

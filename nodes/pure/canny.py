@@ -14,7 +14,7 @@ Public API
 ``canny_frames_trainer(frames, ...)`` / ``CANNY_PRESETS``
     The LTX-2 trainer style reference canny (gray, 100/200, native size).
 
-Algorithm (what makes it exact; see shared/reference/preprocessors.md §1.3)
+Algorithm (what makes it exact; OpenCV's Canny, modules/imgproc/src/canny.cpp)
 -------------------------------------------------------------------------
 1. Sobel 3x3 on the replicate-padded image as shifted adds in int16
    (|dx|, |dy| <= 1020 for uint8 input, so int16 cannot overflow).

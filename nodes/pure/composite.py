@@ -1,7 +1,7 @@
 """Experimental composite control: depth (base) -> edges -> pose, painter's order.
 
 Pure module (torch only). No source defines a composite format and the Union Control
-IC-LoRA is not documented as trained on composites (shared/reference/preprocessors.md §4):
+IC-LoRA is not documented as trained on composites (its model card lists canny, depth and pose):
 this is an experiment, not the official wiring.
 
 Layers are IMAGE batches (T, H, W, 3) float in [0, 1] (or uint8 0..255) of the same size

@@ -2,8 +2,8 @@
 
 Node inputs (Settings node), CLI flags, HTTP request fields, the JSON request
 schema and validation are all generated from ``PARAMS``. Names are the hosted
-preset's names ("LTX 2.3 Quality: Reference Video to Video"), see
-``shared/reference/preset_parameters.md``.
+preset's names ("LTX 2.3 Quality: Reference Video to Video"), listed in the README's
+*Parameters* section.
 
 Pure module: standard library only.
 """

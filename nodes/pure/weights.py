@@ -5,8 +5,8 @@ folders that the glue registers (``rv2v_depth`` -> ``models/rv2v_depth``, ``rv2v
 ``models/rv2v_pose``). :func:`download` is only ever called on an explicit request
 (the Control / preprocessor nodes' ``download_missing`` option, default off), never at import.
 
-Design reference: shared/reference/preprocessors.md §2.5 (VDA names and licences) and
-§3.1/§3.7 (DWPose TorchScript pair).
+Names, repositories and licences: the model cards on Hugging Face (depth-anything/Video-Depth-Anything-*,
+hr16/yolox-onnx, hr16/DWPose-TorchScript-BatchSize5).
 """
 from __future__ import annotations
 

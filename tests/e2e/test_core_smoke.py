@@ -3,7 +3,7 @@
 One real ComfyUI server per module (``main.py --cpu``, isolated base directory, only the
 test-only ``te_adjust`` and ``probe`` custom nodes whitelisted, so this runs whether or
 not the pack itself imports yet). The prompt follows the official graph with core
-nodes (shared/reference/tiny_models.md section 5, adapted to v0.27.0 schemas):
+nodes (ComfyUI v0.27.0's own LTX-2.3 nodes and schemas):
 checkpoint -> distilled LoRA (0.5) -> IC-LoRA (1.0, reference_downscale_factor 2 read
 by core's ``GetICLoRAParameters``) -> CFG guider; Gemma TE -> 2 x CLIPTextEncode ->
 LTXVConditioning; source video -> resize -> Canny -> small-grid guide; first frame ->

@@ -16,7 +16,7 @@ Usage (must run under a Python that can import ComfyUI, i.e. ``COMFY_PYTHON``)::
 
 or, from such a Python, ``generate(out_dir, comfyui_path=...)``.
 
-What the files contain (see shared/reference/tiny_models.md, sections 2 and 3):
+What the files contain (the shapes ComfyUI v0.27.0's LTX-2.3 classes expect):
 
 * checkpoint: an ``LTXAV`` transformer with every LTX-2.3 code-path flag kept
   (gated attention, cross-attention AdaLN, caption projection before the

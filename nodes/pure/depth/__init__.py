@@ -1,7 +1,7 @@
 """Video Depth Anything (VDA) in plain torch: model, weight loading, windowed video inference.
 
 Pure package: stdlib, torch, einops, safetensors only. Design reference:
-shared/reference/preprocessors.md section 2.
+the Video Depth Anything paper and code (arXiv:2501.12375, github.com/DepthAnything/Video-Depth-Anything).
 
 Main entry points
 -----------------

@@ -7,7 +7,7 @@ load with ``strict=True`` without any key remapping:
 ``cls_token, pos_embed, mask_token, patch_embed.proj.*,
 blocks.N.{norm1, attn.qkv, attn.proj, ls1.gamma, norm2, mlp.fc1, mlp.fc2, ls2.gamma}.*, norm.*``
 
-Behaviour notes (see shared/reference/preprocessors.md section 2.1):
+Behaviour notes (DINOv2, github.com/facebookresearch/dinov2, as Video Depth Anything uses it):
 - patch 14, trained grid 37x37 (img_size 518), LayerScale, GELU MLP (x4),
   no register tokens, LayerNorm eps 1e-6;
 - positional-embedding interpolation is bicubic, *called with scale_factor*

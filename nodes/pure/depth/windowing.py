@@ -1,6 +1,7 @@
 """Streaming 32/10 windowed inference of Video Depth Anything (upstream semantics).
 
-Pure module (torch). See shared/reference/preprocessors.md section 2.2-2.3.
+Pure module (torch). Windowing follows the upstream
+Video Depth Anything inference (github.com/DepthAnything/Video-Depth-Anything, video_depth.py).
 
 - ``network_size(h, w, input_size=518)``: the VDA resize rule (ratio > 1.78
   shrinks ``input_size``; lower-bound, aspect kept, multiple of 14 with

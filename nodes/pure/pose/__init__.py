@@ -1,5 +1,5 @@
 """DWPose (TorchScript) pose preprocessor: pure torch/numpy, no OpenCV.
 
 Submodules: ``nms``, ``detect``, ``topdown``, ``keypoints``, ``render``, ``backends``.
-See shared/reference/preprocessors.md §3.
+Reference: DWPose as comfyui_controlnet_aux runs it (github.com/Fannovel16/comfyui_controlnet_aux, src/custom_controlnet_aux/dwpose).
 """

@@ -1,6 +1,6 @@
 """DWPose TorchScript backends and the frames -> pose pipeline.
 
-Pure module (torch/numpy). See shared/reference/preprocessors.md §3.1-§3.3, §3.7, §5.
+Pure module (torch/numpy). Reference: DWPose as comfyui_controlnet_aux runs it (github.com/Fannovel16/comfyui_controlnet_aux, src/custom_controlnet_aux/dwpose).
 
 Files: ``yolox_l.torchscript.pt`` (detector, (B, 3, 640, 640) raw 0-255 ->
 (B, 8400, 85)) and ``dw-ll_ucoco_384_bs5.torchscript.pt`` (pose,
@@ -22,6 +22,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from .. import pixels
 from .detect import DET_SIZE, decode_yolox, letterbox, select_persons
 from .keypoints import format_people, insert_neck_and_remap, pose_keypoint_frame
 from .render import draw_people
@@ -83,9 +84,7 @@ def _unwrap(y):
 
 def frames_to_uint8(frames: torch.Tensor) -> torch.Tensor:
     """ComfyUI IMAGE float [0, 1] -> uint8 by truncation (x * 255); uint8 passes through."""
-    if frames.dtype == torch.uint8:
-        return frames
-    return (frames.float() * 255.0).clamp_(0, 255).to(torch.uint8)
+    return frames if frames.dtype == torch.uint8 else pixels.float_to_uint8_trunc(frames.float())
 
 
 class DWPoseBackend:

@@ -1,6 +1,7 @@
 """YOLOX person detection around a TorchScript/any callable model.
 
-Pure module (torch only). See shared/reference/preprocessors.md §3.2.
+Pure module (torch only). Reference: YOLOX post-processing
+(comfyui_controlnet_aux, dwpose/dw_onnx/cv_ox_det.py).
 
 * ``letterbox``: r = min(S/H, S/W); ``cv2.resize(INTER_LINEAR)`` to
   (int(W r), int(H r)) reproduced bit for bit on uint8 (OpenCV's fixed-point

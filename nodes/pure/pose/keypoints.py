@@ -1,6 +1,7 @@
 """133 COCO-WholeBody keypoints -> OpenPose-style persons and POSE_KEYPOINT.
 
-Pure module (torch/numpy). See shared/reference/preprocessors.md §3.4.
+Pure module (torch/numpy). Reference: DWPose's keypoint formatting
+(comfyui_controlnet_aux, dwpose/wholebody.py).
 
 * neck = mean(kp5, kp6), score 1 if both scores > 0.3 else 0, inserted at 17;
 * OpenPose slots [1,2,3,4,6,7,8,9,10,12,13,14,15,16,17] take

@@ -1,6 +1,7 @@
 """Greedy NMS as a torch fixed point (legacy "+1" pixel convention).
 
-Pure module (torch only). See shared/reference/preprocessors.md §3.2.
+Pure module (torch only). Reference: YOLOX post-processing
+(comfyui_controlnet_aux, dwpose/dw_onnx/cv_ox_det.py).
 
 Conventions (YOLOX/DWPose numpy ``nms``):
 * areas and intersections use ``(x2 - x1 + 1) * (y2 - y1 + 1)``,

@@ -1,7 +1,7 @@
 """OpenPose-style rendering of DWPose persons without OpenCV (cv2-exact primitives).
 
-Pure module (numpy/torch). Written from the spec in
-shared/reference/preprocessors.md §3.5-§3.6 (controlnet_aux semantics):
+Pure module (numpy/torch). Follows the drawing of
+DWPose as comfyui_controlnet_aux runs it (github.com/Fannovel16/comfyui_controlnet_aux, src/custom_controlnet_aux/dwpose), util.py:
 
 * black uint8 RGB canvas at the detection-image size; per person: body, then
   left hand, right hand, face;

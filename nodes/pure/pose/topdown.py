@@ -1,6 +1,7 @@
 """Top-down crops for RTMPose and SimCC decoding.
 
-Pure module (torch only). See shared/reference/preprocessors.md §3.3.
+Pure module (torch only). Reference: the top-down crop of DWPose
+(comfyui_controlnet_aux, dwpose/dw_onnx/cv_ox_pose.py).
 
 * ``box_to_center_scale``: centre = box midpoint, scale = (w, h) * 1.25,
   then the aspect ratio is fixed to w/h = 288/384 by enlarging the smaller side;

@@ -3,7 +3,7 @@
 Never ship this. It lives under ``tests/`` and is loaded only when the test harness
 whitelists it (``--disable-all-custom-nodes --whitelist-custom-nodes te_adjust ...``).
 
-Why it exists (shared/reference/tiny_models.md section 4): ComfyUI core hard-codes the
+Why it exists: ComfyUI core hard-codes the
 Gemma-3-12B size for LTX-2.x text encoders. ``Gemma3_12BModel`` always builds
 ``Gemma3_12B_Config()`` with its defaults (hidden 3840, head_dim 256, vocab 262208,
 a 27-layer SigLIP tower) and ``LTXAVTEModel`` always builds
