@@ -66,3 +66,13 @@ def test_latent_geometry_of_the_worked_example():
     assert (g.latent_frames, g.latent_height, g.latent_width) == (16, 16, 28)
     assert g.audio_latent_frames(24) == 127
     assert PL.guide_pixel_size(896, 512, 2) == (448, 256)
+
+
+def test_working_size_covers_the_output_at_the_official_first_resize():
+    from rv2v.nodes.pure import planning as PL
+
+    assert PL.working_size(1920, 1080, 896, 512) == (967, 544)  # shorter side -> 544
+    assert PL.working_size(192, 128, 768, 512) == (816, 544)
+    assert PL.working_size(640, 512, 1024, 576) == (1024, 819)  # a preset wider than 544 covers the output
+    w, h = PL.working_size(1280, 704, 704, 704, short_side=512)
+    assert (w, h) == (1280, 704) and w >= 704 and h >= 704

@@ -99,8 +99,7 @@ def make_control(input_video: str, output: str, *, num_frames: int = 121, frames
     path = str(Path(input_video).expanduser())
     info = media.probe_video(path, label="input_video")
     width, height = planning.output_size(settings.resolution, info.width, info.height, downscale_factor)
-    scale = max(planning.AUTO_FIRST_SHORT / min(info.width, info.height), width / info.width, height / info.height)
-    wk, hk = max(width, round(info.width * scale)), max(height, round(info.height * scale))
+    wk, hk = planning.working_size(info.width, info.height, width, height)
     n, fps = int(settings.num_frames), float(settings.frames_per_second)
     step = (lambda done, total, what: progress(done / max(1, total), what)) if progress else None
     frames, report = media.decode_video(path, fps_out=fps, num_frames=n, mode="time", size=(wk, hk),

@@ -187,8 +187,7 @@ class ReferencePlan(io.ComfyNode):
         path = settings.resolved["input_video"]
         info = settings.media_info.get("input_video") or media.probe_video(path, label="input_video")
         width, height = planning.output_size(settings.resolution, info.width, info.height, downscale_factor)
-        scale = max(working_short_side / min(info.width, info.height), width / info.width, height / info.height)
-        wk, hk = max(width, round(info.width * scale)), max(height, round(info.height * scale))
+        wk, hk = planning.working_size(info.width, info.height, width, height, working_short_side)
         fps = float(settings.frames_per_second)
         n = int(settings.num_frames)
         progress = Progress(n)

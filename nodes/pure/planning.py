@@ -129,3 +129,12 @@ def guide_pixel_size(width: int, height: int, downscale_factor: int) -> tuple[in
             f"reference downscale factor {f}; output sides must be multiples of {32 * f}"
         )
     return lw * VAE_SCALE[2] // f, lh * VAE_SCALE[1] // f
+
+
+def working_size(src_w: int, src_h: int, out_w: int, out_h: int,
+                 short_side: int = AUTO_FIRST_SHORT) -> tuple[int, int]:
+    """The size the reference is decoded at: its shorter side at ``short_side`` (the official
+    graph's first resize), but never smaller than needed to cover ``out_w x out_h``; the
+    control is computed from it and cover-cropped to the output."""
+    scale = max(short_side / min(src_w, src_h), out_w / src_w, out_h / src_h)
+    return max(out_w, round(src_w * scale)), max(out_h, round(src_h * scale))
