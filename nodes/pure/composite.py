@@ -18,14 +18,7 @@ from typing import Callable, Optional
 
 import torch
 
-MODES = ("all", "depth+pose", "canny+pose", "depth+canny")
-
-
-def layers_for_mode(mode: str) -> tuple[bool, bool, bool]:
-    """(depth, canny, pose) used by a mode."""
-    if mode not in MODES:
-        raise ValueError(f"composite mode must be one of {', '.join(MODES)}, not {mode!r}")
-    return ("depth" in mode or mode == "all", "canny" in mode or mode == "all", "pose" in mode or mode == "all")
+from .control_options import COMPOSITE_MODES as MODES, layers_for_mode  # noqa: F401 (re-exported)
 
 
 def composite(depth: Optional[torch.Tensor] = None, edges: Optional[torch.Tensor] = None,
