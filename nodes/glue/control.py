@@ -1,4 +1,8 @@
-"""Control node: turns the reference into the Union Control video."""
+"""Control node: turns the reference into the Union Control video.
+
+Its options (inputs, defaults) are the table ``nodes/pure/control_options.py``; which stages a
+control type runs is ``control_options.layers`` (shared with the CLI's pure uint8 pipeline,
+``nodes/pure/control_video.py``, which this float path must match: tests/test_control_video.py)."""
 from __future__ import annotations
 
 import os
