@@ -8,25 +8,50 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..pure import params
+from ..pure import control_options, params
 from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
 from .progress import ProgressBar
 
-DOWNLOAD_HINT = "pass --download-missing"
+DOWNLOAD_HINT = "pass " + control_options.by_name("download_missing").cli_flag
+_D = control_options.defaults()
+_TYPES = {"int": int, "float": float}
 
 
-def control_models(control_type: str, *, models_dir=None, depth_model: str = "video_depth_anything_vits.pth",
-                   bbox_detector: str = "yolox_l.onnx", pose_estimator: str = "dw-ll_ucoco_384_bs5.torchscript.pt",
-                   composite_mode: str = "all", download_missing: bool = False, progress=None) -> dict:
+def add_control_flags(parser) -> None:
+    """One flag per CLI option of ``control_options.OPTIONS`` (name, default, help from the table).
+
+    A bool defaulting to True gets a flag that turns it off (``--no-body``); one defaulting to
+    False a flag that turns it on. File choices (depth/pose models) take any name or path."""
+    for o in control_options.OPTIONS:
+        if not o.cli:
+            continue
+        used = ", ".join(t for t in control_options.CONTROL_TYPES if t in o.used_by)
+        help_ = f"{o.tooltip} [{used}]".replace("%", "%%")
+        if o.kind == "bool":
+            parser.add_argument(o.cli_flag, dest=o.name, action="store_false" if o.default else "store_true",
+                                help=f"turn {o.name} off ({help_})" if o.default else help_)
+        elif o.kind == "combo":
+            parser.add_argument(o.cli_flag, dest=o.name, default=o.default,
+                                choices=None if o.cli_any else o.choices,
+                                help=help_ + (" (a file name in the models folder, or a path; default: %(default)s)"
+                                              if o.cli_any else " (default: %(default)s)"))
+        else:
+            parser.add_argument(o.cli_flag, dest=o.name, type=_TYPES[o.kind], default=o.default,
+                                help=help_ + " (default: %(default)s)")
+
+
+def control_models(control_type: str, *, models_dir=None, depth_model: str = _D["depth_model"],
+                   bbox_detector: str = _D["bbox_detector"], pose_estimator: str = _D["pose_estimator"],
+                   composite_mode: str = _D["composite_mode"], download_missing: bool = _D["download_missing"],
+                   progress=None) -> dict:
     """Paths of the model files a control type needs ({"depth": path, "pose": (det, est)}), resolved like
     the nodes do (models/rv2v_depth + models/videodepthanything, models/rv2v_pose; ONNX choices map to the
     TorchScript files); a missing file names the file, the folders searched and the download URL."""
-    from ..pure import composite, control_video as cv, weights
+    from ..pure import control_video as cv, weights
     from ..pure.pose import backends
 
     try:
-        use_depth, _canny, use_pose = (composite.layers_for_mode(composite_mode) if control_type == "composite"
-                                       else (control_type == "depth", False, control_type == "pose"))
+        use_depth, _canny, use_pose = control_options.layers(control_type, composite_mode)
         names = []
         if use_depth:
             names.append(("depth", weights.DEPTH_FOLDER, depth_model))
@@ -56,13 +81,15 @@ def control_models(control_type: str, *, models_dir=None, depth_model: str = "vi
 
 def make_control(input_video: str, output: str, *, num_frames: int = 121, frames_per_second: float = 24.0,
                  resolution: str = "auto", control_type: str = "canny", video_quality: str = "high",
-                 canny_low: int = 92, canny_high: int = 200, canny_resolution: int = 512,
-                 downscale_factor: int = 2, progress=None, models_dir=None,
-                 depth_model: str = "video_depth_anything_vits.pth", depth_input_size: int = 518,
-                 bbox_detector: str = "yolox_l.onnx", pose_estimator: str = "dw-ll_ucoco_384_bs5.torchscript.pt",
-                 detect_body: bool = True, detect_hand: bool = True, detect_face: bool = True,
-                 composite_mode: str = "all", depth_weight: float = 0.5, edge_weight: float = 1.0,
-                 pose_weight: float = 1.0, download_missing: bool = False, device: str = "cpu") -> dict:
+                 canny_low: int = _D["canny_low"], canny_high: int = _D["canny_high"],
+                 canny_resolution: int = _D["canny_resolution"], downscale_factor: int = 2, progress=None,
+                 models_dir=None, depth_model: str = _D["depth_model"], depth_input_size: int = _D["depth_input_size"],
+                 bbox_detector: str = _D["bbox_detector"], pose_estimator: str = _D["pose_estimator"],
+                 detect_body: bool = _D["detect_body"], detect_hand: bool = _D["detect_hand"],
+                 detect_face: bool = _D["detect_face"], composite_mode: str = _D["composite_mode"],
+                 depth_weight: float = _D["depth_weight"], edge_weight: float = _D["edge_weight"],
+                 pose_weight: float = _D["pose_weight"], download_missing: bool = _D["download_missing"],
+                 device: str = "cpu") -> dict:
     """The control video the workflow would compute (Reference planning + Control nodes), as an MP4.
 
     Canny, depth, pose or the experimental composite, computed by the pack's own code
@@ -77,7 +104,7 @@ def make_control(input_video: str, output: str, *, num_frames: int = 121, frames
                            download_missing=download_missing, progress=progress)
     import torch
 
-    from ..pure import control_video as cv, imageops, media, planning, weights
+    from ..pure import control_video as cv, media, planning, weights
 
     notes = list(settings.notes)
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
@@ -112,8 +139,8 @@ def make_control(input_video: str, output: str, *, num_frames: int = 121, frames
         composite_mode=composite_mode, depth_weight=depth_weight, edge_weight=edge_weight, pose_weight=pose_weight,
         device=dev, in_place=True, progress=step)
     del frames
-    control = imageops.pad_with_last_frame(control, n)
-    media.encode_mp4(output, control[:n], fps=fps, audio=None, crf=media.crf_for_quality(settings.video_quality),
+    control = cv.pad_to(control, n)
+    media.encode_mp4(output, control, fps=fps, audio=None, crf=media.crf_for_quality(settings.video_quality),
                      progress=(lambda d, t: step(d, t, "encode")) if step else None)
     return {"output": str(output), "width": width, "height": height, "frames": n, "fps": fps,
             "control_type": ctype, "files": files, "notes": notes,
@@ -128,15 +155,9 @@ def cmd_control(args) -> int:
         info = make_control(args.input_video, output, num_frames=args.num_frames,
                             frames_per_second=args.frames_per_second, resolution=args.resolution,
                             control_type=args.control_type, video_quality=args.video_quality,
-                            canny_low=args.canny_low, canny_high=args.canny_high,
-                            canny_resolution=args.canny_resolution, downscale_factor=args.downscale_factor,
-                            progress=bar.update, models_dir=models_dir, depth_model=args.depth_model,
-                            depth_input_size=args.depth_input_size, bbox_detector=args.bbox_detector,
-                            pose_estimator=args.pose_estimator, detect_body=not args.no_body,
-                            detect_hand=not args.no_hands, detect_face=not args.no_face,
-                            composite_mode=args.composite_mode, depth_weight=args.depth_weight,
-                            edge_weight=args.edge_weight, pose_weight=args.pose_weight,
-                            download_missing=args.download_missing, device=args.device)
+                            downscale_factor=args.downscale_factor, progress=bar.update, models_dir=models_dir,
+                            device=args.device,
+                            **{o.name: getattr(args, o.name) for o in control_options.OPTIONS if o.cli})
     except params.ParamError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     except InterruptedError as exc:

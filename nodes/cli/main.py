@@ -7,7 +7,7 @@ import sys
 
 from ..pure import api, params
 from .client import DEFAULT_SERVER
-from .control import cmd_control
+from .control import add_control_flags, cmd_control
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, CliError
 from .generate import add_param_flags, cmd_generate
 from .models import cmd_models
@@ -54,31 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--resolution", default="auto", choices=params.RESOLUTIONS)
     c.add_argument("--control-type", "--control_type", default="canny", choices=params.CONTROL_TYPES)
     c.add_argument("--video-quality", "--video_quality", default="high", choices=params.VIDEO_QUALITIES)
-    c.add_argument("--canny-low", type=int, default=92)
-    c.add_argument("--canny-high", type=int, default=200)
-    c.add_argument("--canny-resolution", type=int, default=512)
     c.add_argument("--downscale-factor", type=int, default=2,
                    help="the IC-LoRA's reference downscale factor (the Union Control LoRA: 2)")
     c.add_argument("--models-dir", metavar="DIR",
                    help="ComfyUI's models folder: depth weights in DIR/rv2v_depth/ (or DIR/videodepthanything/), "
                         "DWPose files in DIR/rv2v_pose/ (needed for depth, pose and composite)")
     c.add_argument("--comfyui", metavar="PATH", help="use PATH/models as --models-dir")
-    c.add_argument("--depth-model", default="video_depth_anything_vits.pth",
-                   help="Video Depth Anything file name in the models folder, or a path (default: %(default)s)")
-    c.add_argument("--depth-input-size", type=int, default=518, help="shorter side the depth network sees")
-    c.add_argument("--bbox-detector", default="yolox_l.onnx",
-                   help="DWPose detector (yolox_l.onnx runs as yolox_l.torchscript.pt)")
-    c.add_argument("--pose-estimator", default="dw-ll_ucoco_384_bs5.torchscript.pt", help="DWPose pose model")
-    c.add_argument("--no-body", action="store_true", help="pose: do not draw the body")
-    c.add_argument("--no-hands", action="store_true", help="pose: do not draw the hands")
-    c.add_argument("--no-face", action="store_true", help="pose: do not draw the face")
-    c.add_argument("--composite-mode", default="all", choices=("all", "depth+pose", "canny+pose", "depth+canny"),
-                   help="experimental composite: which layers (depth -> edges -> pose)")
-    c.add_argument("--depth-weight", type=float, default=0.5)
-    c.add_argument("--edge-weight", type=float, default=1.0)
-    c.add_argument("--pose-weight", type=float, default=1.0)
-    c.add_argument("--download-missing", action="store_true",
-                   help="download a missing depth/pose model file from Hugging Face into the models folder")
+    add_control_flags(c)
     c.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     c.add_argument("--quiet", "-q", action="store_true")
     c.set_defaults(func=cmd_control)

@@ -1,4 +1,8 @@
-"""Control node: turns the reference into the Union Control video."""
+"""Control node: turns the reference into the Union Control video.
+
+Its options (inputs, defaults) are the table ``nodes/pure/control_options.py``; which stages a
+control type runs is ``control_options.layers`` (shared with the CLI's pure uint8 pipeline,
+``nodes/pure/control_video.py``, which this float path must match: tests/test_control_video.py)."""
 from __future__ import annotations
 
 import os
@@ -8,7 +12,7 @@ import folder_paths
 import torch
 from comfy_api.latest import io, ui
 
-from ..pure import canny, composite, imageops, media, weights
+from ..pure import canny, composite, control_options, control_video, imageops, media
 from . import preprocessors as pre
 from .common import CATEGORY, Progress, Settings
 
@@ -59,80 +63,52 @@ class Control(io.ComfyNode):
                 io.Int.Input("width", default=896, min=32, max=8192, tooltip="Output width."),
                 io.Int.Input("height", default=512, min=32, max=8192, tooltip="Output height."),
                 io.Int.Input("length", default=121, min=1, max=4096, tooltip="Output frame count."),
-                io.Int.Input("canny_low", default=92, min=0, max=255, advanced=True,
-                             tooltip="Canny low threshold (official workflow: 92)."),
-                io.Int.Input("canny_high", default=200, min=0, max=255, advanced=True,
-                             tooltip="Canny high threshold (official workflow: 200)."),
-                io.Int.Input("canny_resolution", default=512, min=64, max=4096, advanced=True,
-                             tooltip="Shorter side the edges are detected at (official workflow: 512)."),
-                *pre.depth_inputs(advanced=True),
-                *pre.pose_inputs(advanced=True),
-                io.Combo.Input("composite_mode", options=list(composite.MODES), default="all", advanced=True,
-                               tooltip="Experimental composite: which layers (painter's order depth -> edges -> "
-                                       "pose). The Union Control LoRA is not documented as trained on composites."),
-                io.Float.Input("depth_weight", default=0.5, min=0.0, max=1.0, step=0.05, advanced=True,
-                               tooltip="Composite: depth layer brightness (dimmed so white edges stay visible)."),
-                io.Float.Input("edge_weight", default=1.0, min=0.0, max=1.0, step=0.05, advanced=True,
-                               tooltip="Composite: opacity of the white canny edges."),
-                io.Float.Input("pose_weight", default=1.0, min=0.0, max=1.0, step=0.05, advanced=True,
-                               tooltip="Composite: opacity of the pose drawing (on top)."),
-                pre.download_input(advanced=True),
-                io.Boolean.Input("preview", default=True, advanced=True,
-                                 tooltip="Show the control video playing in this node (a small MP4 in ComfyUI's "
-                                         "temp folder). Use the node's 'Preview control video' button to run "
-                                         "the graph only up to here, without loading the model."),
+                *pre.option_inputs(),  # the option table: nodes/pure/control_options.py
             ],
             outputs=[io.Image.Output("control", tooltip="The control video at the output size.")],
         )
 
     @classmethod
-    def execute(cls, settings, frames, width, height, length, canny_low=92, canny_high=200,
-                canny_resolution=512, depth_model=weights.DEPTH_DEFAULT, depth_input_size=518,
-                bbox_detector="yolox_l.onnx", pose_estimator=weights.POSE_ESTIMATOR.filename,
-                detect_body=True, detect_hand=True, detect_face=True, composite_mode="all",
-                depth_weight=0.5, edge_weight=1.0, pose_weight=1.0, download_missing=False,
-                preview=True) -> io.NodeOutput:
+    def execute(cls, settings, frames, width, height, length, **options) -> io.NodeOutput:
+        o = {**control_options.defaults(), **options}  # the table's defaults for any option not given
+        low, high, res = o["canny_low"], o["canny_high"], o["canny_resolution"]
+        download_missing = o["download_missing"]
         notes = []
         ctype = settings.control_type
         if settings.use_control_video:
             control = control_from_video(settings.resolved["control_video_url"], width, height, length)
             what = "given control video"
-        elif ctype == "canny":
-            control = control_canny(frames[:length], width, height, canny_low, canny_high, canny_resolution)
-            what = f"canny {canny_low}/{canny_high} @ {canny_resolution}"
-        elif ctype in ("depth", "pose", "composite"):
-            use_depth, use_canny, use_pose = (
-                composite.layers_for_mode(composite_mode) if ctype == "composite"
-                else (ctype == "depth", False, ctype == "pose"))
-            pre.check_files(use_depth, use_pose, depth_model, bbox_detector, pose_estimator,
+        elif ctype in control_options.CONTROL_TYPES:
+            use_depth, use_canny, use_pose = control_options.layers(ctype, o["composite_mode"])
+            pre.check_files(use_depth, use_pose, o["depth_model"], o["bbox_detector"], o["pose_estimator"],
                             download_missing)  # every missing file is reported before any model work
-            src = pre.crop_to(frames[:length], width, height)
+            src = pre.crop_to(frames[:length], width, height) if use_depth or use_pose else None
             depth = pose = edges = None
             if use_depth:
-                depth, note = pre.run_depth(src, depth_model, depth_input_size, download_missing,
+                depth, note = pre.run_depth(src, o["depth_model"], o["depth_input_size"], download_missing,
                                             out_hw=(height, width))
                 notes.append(note)
             if use_pose:
-                pose, note = pre.run_pose(src, bbox_detector, pose_estimator, detect_body, detect_hand,
-                                          detect_face, download_missing)
+                pose, note = pre.run_pose(src, o["bbox_detector"], o["pose_estimator"], o["detect_body"],
+                                          o["detect_hand"], o["detect_face"], download_missing)
                 notes.append(note)
             if use_canny:
-                edges = control_canny(frames[:length], width, height, canny_low, canny_high, canny_resolution)
+                edges = control_canny(frames[:length], width, height, low, high, res)
             if ctype == "composite":
-                control = composite.composite(depth, edges, pose, depth_weight=depth_weight,
-                                              edge_weight=edge_weight, pose_weight=pose_weight,
-                                              progress=Progress(src.shape[0]), should_stop=Progress.should_stop)
-                what = f"composite {composite_mode} (experimental)"
+                control = composite.composite(depth, edges, pose, depth_weight=o["depth_weight"],
+                                              edge_weight=o["edge_weight"], pose_weight=o["pose_weight"],
+                                              progress=Progress(src.shape[0] if src is not None else 0),
+                                              should_stop=Progress.should_stop)
+                what = f"composite {o['composite_mode']} (experimental)"
             else:
-                control = depth if ctype == "depth" else pose
-                what = f"depth ({depth_model})" if ctype == "depth" else "pose (DWPose)"
+                control = {"canny": edges, "depth": depth, "pose": pose}[ctype]
+                what = {"canny": f"canny {low}/{high} @ {res}", "depth": f"depth ({o['depth_model']})",
+                        "pose": "pose (DWPose)"}[ctype]
         else:
             raise ValueError(f"control_type: {ctype!r} is not available in this version")
-        control = imageops.pad_with_last_frame(control, length)
-        text = "\n".join([f"{what}: {min(control.shape[0], length)} frames {width}x{height}"]
-                          + [n for n in notes if n])
-        control = control[:length]
-        if not preview:
+        control = control_video.pad_to(control, length)
+        text = "\n".join([f"{what}: {control.shape[0]} frames {width}x{height}"] + [n for n in notes if n])
+        if not o["preview"]:
             return io.NodeOutput(control, ui=ui.PreviewText(text))
         saved = save_preview(control, float(settings.frames_per_second))
         return io.NodeOutput(control, ui={**ui.PreviewVideo([saved]).as_dict(), **ui.PreviewText(text).as_dict()})

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from comfy_api.latest import io, ui
 
-from ..pure import media, params, planning, sources
+from ..pure import control_options, media, params, planning, sources
 from .common import CATEGORY, Progress, Settings, list_input_files, resolve_media
 
-AVAILABLE_CONTROL_TYPES = ("canny", "depth", "pose", "composite")  # composite: experimental
+AVAILABLE_CONTROL_TYPES = control_options.CONTROL_TYPES  # all of them (composite: experimental)
 
 
 def _widget(p: params.Param):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Optional
 
 import comfy.model_management
 import folder_paths
@@ -10,12 +11,11 @@ import torch
 from comfy_api.latest import io, ui
 
 from ..pure.log import log
-from ..pure import canny, control_video, imageops, pixels, weights
+from ..pure import canny, control_options, control_video, imageops, pixels, weights
 from .common import CATEGORY, Progress
 
 
-POSE_DETECTOR_CHOICES = ["yolox_l.onnx", weights.POSE_DETECTOR.filename]
-POSE_ESTIMATOR_CHOICES = [weights.POSE_ESTIMATOR.filename, "dw-ll_ucoco_384.onnx"]
+_D = control_options.defaults()
 
 
 # ----------------------------------------------------------------------------- folders
@@ -44,7 +44,7 @@ def folder_files(folder: str) -> list[str]:
 
 
 def depth_choices() -> list[str]:
-    names = [w.filename for w in weights.DEPTH_FILES.values()]
+    names = list(control_options.by_name("depth_model").choices)
     return names + [f for f in folder_files(weights.DEPTH_FOLDER) if f not in names]
 
 
@@ -159,40 +159,38 @@ def run_pose(frames: torch.Tensor, detector: str, estimator: str, body=True, han
     return pixels.uint8_to_float(rendered), note
 
 
-# ----------------------------------------------------------------------------- inputs shared with Control
-def depth_inputs(advanced: bool = False) -> list:
-    return [
-        io.Combo.Input("depth_model", options=depth_choices(), default=weights.DEPTH_DEFAULT, advanced=advanced,
-                       tooltip="Video Depth Anything weights in models/rv2v_depth/ (or models/videodepthanything/). "
-                               "vits (Small) is Apache-2.0; vitb/vitl (Base/Large) are CC-BY-NC-4.0: "
-                               "non-commercial use only."),
-        io.Int.Input("depth_input_size", default=518, min=140, max=2044, step=14, advanced=advanced,
-                     tooltip="Shorter side the depth network sees (multiple of 14; official: 518)."),
-    ]
+# ----------------------------------------------------------------------------- inputs from the option table
+def option_input(opt: control_options.ControlOption, advanced: Optional[bool] = None):
+    """The V3 input for one row of ``control_options.OPTIONS`` (``advanced``: override the table's).
+
+    depth_model's choices are the manifest files plus the files in its models folder."""
+    adv = opt.advanced if advanced is None else advanced
+    common = dict(default=opt.default, tooltip=opt.tooltip, advanced=adv)
+    if opt.kind == "int":
+        return io.Int.Input(opt.name, min=opt.min, max=opt.max, step=opt.step, **common)
+    if opt.kind == "float":
+        return io.Float.Input(opt.name, min=opt.min, max=opt.max, step=opt.step, **common)
+    if opt.kind == "bool":
+        return io.Boolean.Input(opt.name, **common)
+    if opt.kind == "combo":
+        options = depth_choices() if opt.name == "depth_model" else list(opt.choices)
+        return io.Combo.Input(opt.name, options=options, **common)
+    raise ValueError(f"control option {opt.name}: unknown kind {opt.kind!r}")
 
 
-def pose_inputs(advanced: bool = False) -> list:
-    return [
-        io.Combo.Input("bbox_detector", options=POSE_DETECTOR_CHOICES, default="yolox_l.onnx", advanced=advanced,
-                       tooltip="DWPose person detector. yolox_l.onnx (the official workflow's choice) runs "
-                               "as yolox_l.torchscript.pt from models/rv2v_pose/: no onnxruntime needed."),
-        io.Combo.Input("pose_estimator", options=POSE_ESTIMATOR_CHOICES, default=weights.POSE_ESTIMATOR.filename,
-                       advanced=advanced,
-                       tooltip="DWPose pose model; runs as dw-ll_ucoco_384_bs5.torchscript.pt from models/rv2v_pose/."),
-        io.Boolean.Input("detect_body", default=True, advanced=advanced, tooltip="Draw the body skeleton."),
-        io.Boolean.Input("detect_hand", default=True, advanced=advanced, tooltip="Draw the hands."),
-        io.Boolean.Input("detect_face", default=True, advanced=advanced, tooltip="Draw the face keypoints."),
-    ]
-
-
-def download_input(advanced: bool = False):
-    return io.Boolean.Input(
-        "download_missing", default=False, advanced=advanced,
-        tooltip="Download a missing preprocessor model file from Hugging Face into its models folder "
-                "(verified, resumable). Off: a missing file stops the run with the file name and where to get it.")
+def option_inputs(names=None, advanced: Optional[bool] = None) -> list:
+    """The inputs of the named options (default: all), in the given order."""
+    opts = control_options.OPTIONS if names is None else [control_options.by_name(n) for n in names]
+    return [option_input(o, advanced) for o in opts]
 
 
 # ----------------------------------------------------------------------------- standalone nodes
+def _canny_input(name: str, option: str, tooltip: str):
+    """A Canny node input named ``name`` with the Control option's default and range."""
+    o = control_options.by_name(option)
+    return io.Int.Input(name, default=o.default, min=o.min, max=o.max, tooltip=tooltip)
+
+
 class CannyPreprocessor(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -204,16 +202,17 @@ class CannyPreprocessor(io.ComfyNode):
             search_aliases=["canny", "edges", "preprocessor"],
             inputs=[
                 io.Image.Input("image", tooltip="Frames to detect edges in."),
-                io.Int.Input("low_threshold", default=92, min=0, max=255, tooltip="Low threshold (official: 92)."),
-                io.Int.Input("high_threshold", default=200, min=0, max=255, tooltip="High threshold (official: 200)."),
-                io.Int.Input("resolution", default=512, min=64, max=4096,
-                             tooltip="Shorter side the edges are detected at; the output has this size."),
+                _canny_input("low_threshold", "canny_low", "Low threshold (official: 92)."),
+                _canny_input("high_threshold", "canny_high", "High threshold (official: 200)."),
+                _canny_input("resolution", "canny_resolution",
+                             "Shorter side the edges are detected at; the output has this size."),
             ],
             outputs=[io.Image.Output("image", tooltip="White edges on black.")],
         )
 
     @classmethod
-    def execute(cls, image, low_threshold=92, high_threshold=200, resolution=512) -> io.NodeOutput:
+    def execute(cls, image, low_threshold=_D["canny_low"], high_threshold=_D["canny_high"],
+                resolution=_D["canny_resolution"]) -> io.NodeOutput:
         out = canny.canny_frames(image, low=low_threshold, high=high_threshold, resolution=resolution,
                                  progress=Progress(image.shape[0]), should_stop=Progress.should_stop)
         return io.NodeOutput(pixels.uint8_to_float(out))  # IMAGE is float in [0, 1]; canny gives uint8 0/255
@@ -230,13 +229,13 @@ class DepthPreprocessor(io.ComfyNode):
                         "normalised over the whole clip. Weights from models/rv2v_depth/.",
             search_aliases=["depth", "video depth anything", "vda", "preprocessor"],
             inputs=[io.Image.Input("image", tooltip="Frames (a clip) to estimate depth for."),
-                    *depth_inputs(), download_input()],
+                    *option_inputs([*control_options.DEPTH_OPTIONS, "download_missing"], advanced=False)],
             outputs=[io.Image.Output("image", tooltip="Gray depth at the input size.")],
         )
 
     @classmethod
-    def execute(cls, image, depth_model=weights.DEPTH_DEFAULT, depth_input_size=518,
-                download_missing=False) -> io.NodeOutput:
+    def execute(cls, image, depth_model=_D["depth_model"], depth_input_size=_D["depth_input_size"],
+                download_missing=_D["download_missing"]) -> io.NodeOutput:
         out, note = run_depth(image, depth_model, depth_input_size, download_missing)
         return io.NodeOutput(out, ui=ui.PreviewText(note or depth_model))
 
@@ -252,13 +251,14 @@ class PosePreprocessor(io.ComfyNode):
                         "Weights from models/rv2v_pose/.",
             search_aliases=["pose", "dwpose", "openpose", "preprocessor"],
             inputs=[io.Image.Input("image", tooltip="Frames to estimate poses in."),
-                    *pose_inputs(), download_input()],
+                    *option_inputs([*control_options.POSE_OPTIONS, "download_missing"], advanced=False)],
             outputs=[io.Image.Output("image", tooltip="Rendered poses at the input size.")],
         )
 
     @classmethod
-    def execute(cls, image, bbox_detector="yolox_l.onnx", pose_estimator=weights.POSE_ESTIMATOR.filename,
-                detect_body=True, detect_hand=True, detect_face=True, download_missing=False) -> io.NodeOutput:
+    def execute(cls, image, bbox_detector=_D["bbox_detector"], pose_estimator=_D["pose_estimator"],
+                detect_body=_D["detect_body"], detect_hand=_D["detect_hand"], detect_face=_D["detect_face"],
+                download_missing=_D["download_missing"]) -> io.NodeOutput:
         out, note = run_pose(image, bbox_detector, pose_estimator, detect_body, detect_hand, detect_face,
                              download_missing)
         return io.NodeOutput(out, ui=ui.PreviewText(note or "DWPose"))

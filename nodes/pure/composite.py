@@ -18,16 +18,8 @@ from typing import Callable, Optional
 
 import torch
 
+from .control_options import COMPOSITE_MODES as MODES, layers_for_mode  # noqa: F401 (re-exported)
 from .pixels import float_to_uint8_round, uint8_to_float
-
-MODES = ("all", "depth+pose", "canny+pose", "depth+canny")
-
-
-def layers_for_mode(mode: str) -> tuple[bool, bool, bool]:
-    """(depth, canny, pose) used by a mode."""
-    if mode not in MODES:
-        raise ValueError(f"composite mode must be one of {', '.join(MODES)}, not {mode!r}")
-    return ("depth" in mode or mode == "all", "canny" in mode or mode == "all", "pose" in mode or mode == "all")
 
 
 def composite(depth: Optional[torch.Tensor] = None, edges: Optional[torch.Tensor] = None,

@@ -26,17 +26,18 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import torch
 
-from . import canny, composite, imageops, weights
+from . import canny, composite, control_options, imageops, weights
+from .control_options import CONTROL_TYPES
 from .pixels import float_to_uint8_round, float_to_uint8_trunc, uint8_to_float
 
 __all__ = ["CONTROL_TYPES", "model_folders", "find_model", "vda_config_from_file", "load_depth",
-           "load_pose", "fit_frames", "park_depth", "control_frames"]
+           "load_pose", "fit_frames", "park_depth", "control_frames", "pad_to"]
 
-CONTROL_TYPES = ("canny", "depth", "pose", "composite")
+_D = control_options.defaults()  # the Control node's defaults (one table)
 VDA_CONFIG_KEY = "rv2v_vda_config"  # optional safetensors metadata: an explicit (e.g. tiny) VDA config
 
 Progress = Optional[Callable[[int, int, str], None]]
@@ -159,6 +160,11 @@ def _output(frames: torch.Tensor, width: int, height: int, in_place: bool) -> to
 
 
 # ----------------------------------------------------------------------------- pipeline
+def pad_to(control: torch.Tensor, length: int) -> torch.Tensor:
+    """``control`` (N, H, W, 3) cut or padded (last frame repeated) to ``length`` frames (node and CLI)."""
+    return imageops.pad_with_last_frame(control, length)[:length]
+
+
 @torch.no_grad()
 def control_frames(
     frames: torch.Tensor,
@@ -166,20 +172,20 @@ def control_frames(
     width: int,
     height: int,
     *,
-    canny_low: int = 92,
-    canny_high: int = 200,
-    canny_resolution: int = 512,
+    canny_low: int = _D["canny_low"],
+    canny_high: int = _D["canny_high"],
+    canny_resolution: int = _D["canny_resolution"],
     depth_model=None,
-    depth_input_size: int = 518,
+    depth_input_size: int = _D["depth_input_size"],
     depth_precision: str = "fp32",
     pose_backend=None,
-    body: bool = True,
-    hands: bool = True,
-    face: bool = True,
-    composite_mode: str = "all",
-    depth_weight: float = 0.5,
-    edge_weight: float = 1.0,
-    pose_weight: float = 1.0,
+    body: bool = _D["detect_body"],
+    hands: bool = _D["detect_hand"],
+    face: bool = _D["detect_face"],
+    composite_mode: str = _D["composite_mode"],
+    depth_weight: float = _D["depth_weight"],
+    edge_weight: float = _D["edge_weight"],
+    pose_weight: float = _D["pose_weight"],
     chunk: int = 8,
     device=None,
     in_place: bool = False,
@@ -197,16 +203,13 @@ def control_frames(
     ``in_place``: write into the input buffer (see the module docstring); the returned
     tensor may then be a view of ``frames``.
     """
-    if control_type not in CONTROL_TYPES:
-        raise ValueError(f"control_type must be one of {', '.join(CONTROL_TYPES)}, not {control_type!r}")
+    control_options.check_type(control_type)
     if frames.dim() != 4 or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
         raise ValueError(f"frames must be uint8 (N, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
     width, height, chunk = int(width), int(height), max(1, int(chunk))
     n = int(frames.shape[0])
     dev = torch.device(device) if device is not None else torch.device("cpu")
-    use_depth, use_canny, use_pose = (composite.layers_for_mode(composite_mode) if control_type == "composite"
-                                      else (control_type == "depth", control_type == "canny",
-                                            control_type == "pose"))
+    use_depth, use_canny, use_pose = control_options.layers(control_type, composite_mode)
     if use_depth and depth_model is None:
         raise ValueError(f"control_type {control_type!r} needs a depth model")
     if use_pose and pose_backend is None:

@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from .control_options import CONTROL_TYPES
+
 MODEL_ID = "ltx-2-3-quality-reference-video-to-video"
 
 DEFAULT_NEGATIVE_PROMPT = (
@@ -34,7 +36,6 @@ RESOLUTIONS = (
     "landscape_16_9",
 )
 VIDEO_QUALITIES = ("low", "medium", "high", "maximum")
-CONTROL_TYPES = ("canny", "depth", "pose", "composite")
 
 MIN_FRAMES, MAX_FRAMES = 9, 481
 MIN_FPS, MAX_FPS = 1.0, 60.0

@@ -31,15 +31,19 @@ EXAMPLE_PROMPT = ("A red fox trots through fresh snow in a quiet birch forest at
                   "shallow depth of field, its breath visible in the cold air, gentle wind in the branches.")
 
 
-def _params():
-    spec = importlib.util.spec_from_file_location("_rv2v_params", ROOT / "nodes" / "pure" / "params.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+def _pure(name):
+    """``nodes/pure/<name>.py`` (standard library only), imported without importing the pack."""
+    if "_rv2v_pure" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("_rv2v_pure", ROOT / "nodes" / "pure" / "__init__.py",
+                                                      submodule_search_locations=[str(ROOT / "nodes" / "pure")])
+        pkg = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = pkg
+        spec.loader.exec_module(pkg)
+    return importlib.import_module(f"_rv2v_pure.{name}")
 
 
-P = _params()
+P = _pure("params")
+C = _pure("control_options")
 
 # Link helper: ("node key", output slot)
 def L(node, slot=0):
@@ -111,13 +115,7 @@ NODES = {
     "control": dict(
         type="RV2V_Control", title="Control video (canny / depth / pose / given)", group="Control",
         pos=(520, 440), size=(380, 900),
-        widgets=[("width", 896), ("height", 512), ("length", 121), ("canny_low", 92), ("canny_high", 200),
-                 ("canny_resolution", 512), ("depth_model", "video_depth_anything_vits.pth"),
-                 ("depth_input_size", 518), ("bbox_detector", "yolox_l.onnx"),
-                 ("pose_estimator", "dw-ll_ucoco_384_bs5.torchscript.pt"), ("detect_body", True),
-                 ("detect_hand", True), ("detect_face", True), ("composite_mode", "all"),
-                 ("depth_weight", 0.5), ("edge_weight", 1.0), ("pose_weight", 1.0),
-                 ("download_missing", False), ("preview", True)],
+        widgets=[("width", 896), ("height", 512), ("length", 121), *((o.name, o.default) for o in C.OPTIONS)],
         inputs={"settings": L("settings", 0), "frames": L("plan", 0), "width": L("plan", 1),
                 "height": L("plan", 2), "length": L("plan", 3)},
         outputs=[("control", "IMAGE")],
@@ -280,7 +278,8 @@ NOTES = [
      "Download from Hugging Face: Lightricks/LTX-2.3, Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control, "
      "Comfy-Org/ltx-2 (split_files/text_encoders)."),
     ((500, 1380, 420, 240), "Control",
-     "The control video the IC-LoRA follows. Default: canny edges 92/200 at a 512 px shorter side, "
+     f"The control video the IC-LoRA follows. Default: canny edges {C.BY_NAME['canny_low'].default}/"
+     f"{C.BY_NAME['canny_high'].default} at a {C.BY_NAME['canny_resolution'].default} px shorter side, "
      "exactly like the official workflow's controlnet_aux node (Settings → control_type also offers depth, "
      "pose and an experimental composite). With skip_control_preprocess the given control video is used, "
      "resampled to the output size and frame count.\n\n"
