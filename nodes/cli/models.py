@@ -10,31 +10,34 @@ from .errors import EXIT_FAILED, EXIT_OK
 
 
 def model_status(args) -> list[dict]:
+    """The shipped workflow's model files (the pack's one check, ``api.check_models``), looked up in a
+    running server (``--server``), a ComfyUI's models folder (``--comfyui`` / ``--models-dir``), or
+    nowhere (then no row has ``present``)."""
     needed = api.required_models(api.load_workflow())
-    available: dict[str, set] | None = None
     where = None
     if args.server:
         client = Client(args.server)
-        available = {}
-        for folder in sorted({m["folder"] for m in needed}):
-            status, names = client.json("GET", f"/models/{folder}")
-            available[folder] = set(names or []) if status == 200 and isinstance(names, list) else set()
         where = f"the ComfyUI at {client.base}"
+
+        def lookup(folder):
+            status, names = client.json("GET", f"/models/{folder}")
+            return (set(names) if status == 200 and isinstance(names, list) else set()), [f"{where}: {folder}"]
     elif args.comfyui or args.models_dir:
         root = Path(args.models_dir or Path(args.comfyui) / "models").expanduser()
-        available = {}
-        for m in needed:
-            folder = root / m["folder"]
-            available.setdefault(m["folder"], set())
-            if (folder / m["name"]).is_file():
-                available[m["folder"]].add(m["name"])
         where = str(root)
+
+        def lookup(folder):
+            d = root / folder
+            return ({f.name for f in d.iterdir() if f.is_file()} if d.is_dir() else set()), [str(d)]
+    else:
+        def lookup(folder):
+            return set(), []
     rows = []
-    for m in needed:
-        row = {**m, "source": api.model_source(m["name"]), "path": f"models/{m['folder']}/{m['name']}"}
-        if available is not None:
-            row["present"] = m["name"] in available.get(m["folder"], set())
-            row["checked_in"] = where
+    for r in api.check_models(needed, lookup):
+        row = {k: v for k, v in r.items() if k not in ("present", "paths")}
+        row["path"] = f"models/{r['folder']}/{r['file']}"
+        if where is not None:
+            row["present"], row["checked_in"] = r["present"], where
         rows.append(row)
     return rows
 

@@ -10,29 +10,23 @@ import folder_paths
 from aiohttp import web
 from server import PromptServer
 
-from ..pure import api, weights
-from ..pure.pose import backends
+from ..pure import api
 
 MAX_BODY = 4 * 1024 * 1024
 
 
+def _folder_lookup(folder: str) -> tuple[set, list]:
+    try:
+        return set(folder_paths.get_filename_list(folder)), list(folder_paths.get_folder_paths(folder))
+    except KeyError:  # a model folder ComfyUI does not know
+        return set(), []
+
+
 def missing_models(prompt: dict) -> tuple[list[dict], int]:
+    """The graph's missing model files (the pure check, with ComfyUI's model folders)."""
     needed = api.required_models(prompt)
-    missing = []
-    for m in needed:
-        if m["folder"] == weights.POSE_FOLDER:  # yolox_l.onnx runs as yolox_l.torchscript.pt
-            try:
-                m = {**m, "name": backends.resolve_model_name(m["name"])}
-            except ValueError:
-                pass
-        try:
-            present = set(folder_paths.get_filename_list(m["folder"]))
-            paths = list(folder_paths.get_folder_paths(m["folder"]))
-        except KeyError:  # a model folder ComfyUI does not know
-            present, paths = set(), []
-        if m["name"] in present:
-            continue
-        missing.append({**m, "source": api.model_source(m["name"]), "paths": paths})
+    missing = [{**{k: v for k, v in r.items() if k not in ("file", "present")}, "name": r["file"]}
+               for r in api.check_models(needed, _folder_lookup) if not r["present"]]
     return missing, len(needed)
 
 

@@ -72,6 +72,29 @@ POSE_ESTIMATOR = WeightFile(
     description="DWPose whole-body pose estimator (RTMPose-l 384x288, TorchScript)",
 )
 
+#: controlnet_aux's bbox_detector / pose_estimator choices -> the TorchScript file the pack runs
+#: (no onnxruntime needed).
+POSE_CHOICE_FILES = {
+    "yolox_l.onnx": POSE_DETECTOR.filename,
+    POSE_DETECTOR.filename: POSE_DETECTOR.filename,
+    "dw-ll_ucoco_384.onnx": POSE_ESTIMATOR.filename,
+    "dw-ll_ucoco.onnx": POSE_ESTIMATOR.filename,
+    POSE_ESTIMATOR.filename: POSE_ESTIMATOR.filename,
+}
+
+
+def resolve_model_name(name: str) -> str:
+    """Map a controlnet_aux ``bbox_detector``/``pose_estimator`` choice to the
+    TorchScript file this pack runs (``yolox_l.onnx`` -> ``yolox_l.torchscript.pt``,
+    the ONNX pose models -> ``dw-ll_ucoco_384_bs5.torchscript.pt``).
+    Other choices (e.g. YOLO-NAS ONNX) need onnxruntime: ``ValueError``."""
+    base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
+    if base not in POSE_CHOICE_FILES:
+        raise ValueError(f"unsupported DWPose model {name!r}: only {POSE_DETECTOR.filename} and "
+                         f"{POSE_ESTIMATOR.filename} (TorchScript) can run without onnxruntime")
+    return POSE_CHOICE_FILES[base]
+
+
 MANIFEST: dict[str, WeightFile] = {
     w.filename: w for w in (*DEPTH_FILES.values(), POSE_DETECTOR, POSE_ESTIMATOR)
 }

@@ -32,7 +32,7 @@ from .errors import ApiError  # noqa: F401
 from .history import find_video, interpret_history, node_state, progress_fraction, view_path  # noqa: F401
 from .prompt import (MODEL_INPUTS, MODEL_SOURCES, OPTIONAL_MODEL_INPUTS, PACK_ROOT, SAVE_CLASS,  # noqa: F401
                      SETTINGS_CLASS, WORKFLOW_PATH, build_prompt, find_nodes, load_workflow, model_source,
-                     node_error_message, required_models, settings_inputs, settings_node_id)
+                     node_error_message, required_models, check_models, settings_inputs, settings_node_id)
 from .records import (RECORD_VERSION, RecordStore, creation_stamp, new_generation_id, new_record,  # noqa: F401
                       public_view, valid_generation_id)
 from .request import (MAX_INT_DIGITS, check_model, media_fields, parse_json_body, parse_request,  # noqa: F401

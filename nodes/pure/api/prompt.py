@@ -11,7 +11,7 @@ import copy
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from .. import params
 
@@ -99,6 +99,32 @@ def required_models(workflow: Mapping[str, Any]) -> list[dict[str, Any]]:
                 out.append({"folder": folder, "name": value, "node": nid, "class_type": node.get("class_type", ""),
                             "input": key, "optional": optional, "needed_for": needed_for})
     return out
+
+
+def check_models(needed: Sequence[Mapping[str, Any]],
+                 lookup: Callable[[str], tuple[set, list]]) -> list[dict[str, Any]]:
+    """The one missing-model check: each of :func:`required_models`' rows with ``file`` (the file that
+    actually loads: controlnet_aux's ``yolox_l.onnx`` choice runs as ``yolox_l.torchscript.pt``),
+    ``present``, ``paths`` (the folders searched) and ``source``. ``lookup(folder)`` gives the file
+    names present in a model folder and the folders searched (ComfyUI's folder_paths in the server,
+    a models directory or a server's ``/models/<folder>`` for the CLI)."""
+    from .. import weights
+
+    cache: dict[str, tuple[set, list]] = {}
+    rows = []
+    for m in needed:
+        file = m["name"]
+        if m["folder"] == weights.POSE_FOLDER:
+            try:
+                file = weights.resolve_model_name(file)
+            except ValueError:
+                pass
+        if m["folder"] not in cache:
+            cache[m["folder"]] = lookup(m["folder"])
+        present, paths = cache[m["folder"]]
+        rows.append({**m, "file": file, "present": file in present, "paths": list(paths),
+                     "source": model_source(file)})
+    return rows
 
 
 def model_source(name: str) -> str:

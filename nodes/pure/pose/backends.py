@@ -22,7 +22,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .. import pixels
+from .. import pixels, weights
 from .detect import DET_SIZE, decode_yolox, letterbox, select_persons
 from .keypoints import format_people, insert_neck_and_remap, pose_keypoint_frame
 from .render import draw_people
@@ -32,32 +32,11 @@ from .topdown import (POSE_H, POSE_W, box_to_center_scale, crop_affine, decode_s
 __all__ = ["DET_FILE", "POSE_FILE", "N_KPT", "load_torchscript", "DWPoseBackend",
            "frames_to_uint8", "estimate_poses", "resolve_model_name"]
 
-DET_FILE = "yolox_l.torchscript.pt"
-POSE_FILE = "dw-ll_ucoco_384_bs5.torchscript.pt"
+DET_FILE = weights.POSE_DETECTOR.filename  # yolox_l.torchscript.pt
+POSE_FILE = weights.POSE_ESTIMATOR.filename  # dw-ll_ucoco_384_bs5.torchscript.pt
+resolve_model_name = weights.resolve_model_name  # the choice -> file rule lives with the manifest
 N_KPT = 133
 POSE_FIXED_BATCH = 5
-
-# controlnet_aux widget choices -> the TorchScript file that can run without onnxruntime
-_NAME_MAP = {
-    "yolox_l.onnx": DET_FILE,
-    "yolox_l.torchscript.pt": DET_FILE,
-    "dw-ll_ucoco_384.onnx": POSE_FILE,
-    "dw-ll_ucoco.onnx": POSE_FILE,
-    "dw-ll_ucoco_384_bs5.torchscript.pt": POSE_FILE,
-}
-
-
-def resolve_model_name(name: str) -> str:
-    """Map a controlnet_aux ``bbox_detector``/``pose_estimator`` choice to the
-    TorchScript file this pack runs (``yolox_l.onnx`` -> ``yolox_l.torchscript.pt``,
-    the ONNX pose models -> ``dw-ll_ucoco_384_bs5.torchscript.pt``).
-    Other choices (e.g. YOLO-NAS ONNX) need onnxruntime: ``ValueError``."""
-    base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
-    if base not in _NAME_MAP:
-        raise ValueError(f"unsupported DWPose model {name!r}: only {DET_FILE} and {POSE_FILE} "
-                         f"(TorchScript) can run without onnxruntime")
-    return _NAME_MAP[base]
-
 
 def load_torchscript(path, device="cpu") -> torch.jit.ScriptModule:
     """``torch.jit.load(map_location="cpu")`` (archives may hold CUDA tensors), eval, ``.to(device)``."""
