@@ -17,6 +17,7 @@ import torch
 cv2 = pytest.importorskip("cv2")
 
 from rv2v.nodes.pure import canny as K  # noqa: E402
+from rv2v.nodes.pure import canny_hysteresis as H  # noqa: E402
 from rv2v.nodes.pure import resize_cv as R  # noqa: E402
 
 THRESHOLDS = [(92, 200), (100, 200), (50, 100), (200, 92)]
@@ -148,9 +149,9 @@ def test_hysteresis_implementations_agree():
         strong = weak & (torch.rand((3, 40, 50), generator=g) < 0.02)
         a = K.hysteresis_frontier(weak, strong)
         b = K.hysteresis_dense(weak, strong)
-        wp, sp = K._zero_border_pad(weak), K._zero_border_pad(strong)
-        c = K._frontier_torch(wp, sp)[:, 1:-1, 1:-1]
-        d = K._frontier_numpy(wp, sp)[:, 1:-1, 1:-1]
+        wp, sp = H._zero_border_pad(weak), H._zero_border_pad(strong)
+        c = H._frontier_torch(wp, sp)[:, 1:-1, 1:-1]
+        d = H._frontier_numpy(wp, sp)[:, 1:-1, 1:-1]
         assert torch.equal(a, b) and torch.equal(a, c) and torch.equal(a, d)
         assert bool((a & ~weak).sum() == 0) and bool((strong & ~a).sum() == 0)
 
