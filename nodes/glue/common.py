@@ -12,7 +12,7 @@ from ..pure import media, params, sources
 
 CATEGORY = "LTX-2.3 Reference V2V"
 
-Settings = io.Custom("RV2V_SETTINGS")
+SettingsSocket = io.Custom("RV2V_SETTINGS")  # carries a params.Settings
 
 
 def media_cache_dir() -> str:

@@ -14,7 +14,7 @@ from comfy_api.latest import io, ui
 
 from ..pure import canny, composite, control_options, control_video, imageops, media
 from . import preprocessors as pre
-from .common import CATEGORY, Progress, Settings
+from .common import CATEGORY, Progress, SettingsSocket
 
 
 def control_from_video(path: str, width: int, height: int, length: int) -> torch.Tensor:
@@ -58,7 +58,7 @@ class Control(io.ComfyNode):
             search_aliases=["canny", "depth", "pose", "dwpose", "control video", "union control", "preprocess"],
             is_output_node=True,  # so "preview control" can run the graph only up to here
             inputs=[
-                Settings.Input("settings", tooltip="From the Settings node (control_type, control video)."),
+                SettingsSocket.Input("settings", tooltip="From the Settings node (control_type, control video)."),
                 io.Image.Input("frames", tooltip="Reference frames from Reference planning."),
                 io.Int.Input("width", default=896, min=32, max=8192, tooltip="Output width."),
                 io.Int.Input("height", default=512, min=32, max=8192, tooltip="Output height."),

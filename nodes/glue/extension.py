@@ -5,10 +5,11 @@ from comfy_api.latest import ComfyExtension, io
 from typing_extensions import override
 
 from .control import Control
-from .inputs import ReferencePlan, ReferenceSettings
+from .reference_plan import ReferencePlan
 from .preprocessors import NODES as PREPROCESSOR_NODES, register_folders
-from .model import ICLoRAFile, ICLoRAGuide, ICLoRALoader, ReferenceImage, Schedule, VideoInit
+from .sampling import ICLoRAFile, ICLoRAGuide, ICLoRALoader, ReferenceImage, Schedule, VideoInit
 from .save import SaveMP4
+from .settings import ReferenceSettings
 
 NODES: list[type[io.ComfyNode]] = [
     ReferenceSettings,

@@ -32,7 +32,7 @@ from server import PromptServer
 from ..pure.log import log
 from ..pure import api, media, params, sources
 from . import common
-from .inputs import AVAILABLE_CONTROL_TYPES, probe_field
+from .settings import AVAILABLE_CONTROL_TYPES, probe_field
 
 POLL_S = 0.25
 KEEPALIVE_S = 15.0

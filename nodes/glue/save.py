@@ -7,7 +7,7 @@ import folder_paths
 from comfy_api.latest import io, ui
 
 from ..pure import media
-from .common import CATEGORY, Progress, Settings
+from .common import CATEGORY, Progress, SettingsSocket
 
 
 class SaveMP4(io.ComfyNode):
@@ -24,7 +24,7 @@ class SaveMP4(io.ComfyNode):
             is_output_node=True,
             inputs=[
                 io.Image.Input("images", tooltip="The decoded video frames."),
-                Settings.Input("settings", tooltip="From the Settings node (fps, video_quality, generate_audio)."),
+                SettingsSocket.Input("settings", tooltip="From the Settings node (fps, video_quality, generate_audio)."),
                 io.Audio.Input("audio", optional=True, lazy=True,
                                tooltip="The decoded generated audio; not evaluated when generate_audio is off."),
                 io.String.Input("filename_prefix", default="LTX23_RV2V",

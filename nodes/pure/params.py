@@ -311,7 +311,7 @@ def choose_seed(settings: Settings, rng=None) -> tuple[int, str]:
     :data:`RANDOM_SEED_LIMIT` (source ``"random"``; ``rng`` defaults to ``random.SystemRandom``).
 
     The one seed rule of the pack: the HTTP API (``nodes/glue/routes.py``), the CLI and
-    the Settings node (``nodes/glue/inputs.py``) all call it."""
+    the Settings node (``nodes/glue/settings.py``) all call it."""
     if settings.seed is not None:
         return int(settings.seed), "request"
     import random

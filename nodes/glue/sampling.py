@@ -1,4 +1,4 @@
-"""Model-side nodes: IC-LoRA loader and guide, reference image, video-to-video init, schedule."""
+"""Sampling-side nodes: IC-LoRA file, loader and guide, reference image, start latents (video-to-video), schedule."""
 from __future__ import annotations
 
 
@@ -14,7 +14,7 @@ from comfy_extras.nodes_lt_audio import LTXVAudioVAEEncode, LTXVEmptyLatentAudio
 
 from ..pure.log import log
 from ..pure import guide, imageops, media, schedule
-from .common import CATEGORY, Settings
+from .common import CATEGORY, SettingsSocket
 
 
 
@@ -128,7 +128,7 @@ class ICLoRAGuide(io.ComfyNode):
                 io.Float.Input("video_strength", default=0.6, min=0.0, max=1.0, step=0.01,
                                tooltip="Guide strength; acts only through the noise mask. Overridden by "
                                        "settings when connected."),
-                Settings.Input("settings", optional=True,
+                SettingsSocket.Input("settings", optional=True,
                                tooltip="When connected, its video_strength is used."),
             ],
             outputs=[
@@ -188,7 +188,7 @@ class ReferenceImage(io.ComfyNode):
             inputs=[
                 io.Vae.Input("vae", tooltip="The video VAE."),
                 io.Latent.Input("latent", tooltip="The video latent (apply before the IC-LoRA guide)."),
-                Settings.Input("settings", optional=True, tooltip="Its input_image is used when connected."),
+                SettingsSocket.Input("settings", optional=True, tooltip="Its input_image is used when connected."),
                 io.Image.Input("image", optional=True, tooltip="An image to use instead of settings' input_image."),
                 io.Float.Input("strength", default=1.0, min=0.0, max=1.0, step=0.01, advanced=True,
                                tooltip="1.0 freezes the first frame to the image."),
@@ -231,7 +231,7 @@ class VideoInit(io.ComfyNode):
                         "preserve_original_video the reference video VAE-encoded at the output size and "
                         "length (and its audio encoded when it has audio).",
             inputs=[
-                Settings.Input("settings", tooltip="From the Settings node (preserve_original_video)."),
+                SettingsSocket.Input("settings", tooltip="From the Settings node (preserve_original_video)."),
                 io.Vae.Input("vae", tooltip="The video VAE."),
                 io.Vae.Input("audio_vae", tooltip="The audio VAE."),
                 io.Image.Input("frames", tooltip="Reference frames from Reference planning."),
@@ -282,7 +282,7 @@ class Schedule(io.ComfyNode):
             description="The official distilled 8-step sigmas (dev + distilled LoRA 0.5, CFG 1, "
                         "euler_ancestral_cfg_pp). With preserve_original_video it starts at sigma = strength.",
             inputs=[
-                Settings.Input("settings", tooltip="From the Settings node (strength, preserve_original_video)."),
+                SettingsSocket.Input("settings", tooltip="From the Settings node (strength, preserve_original_video)."),
                 io.Combo.Input("mode", options=list(schedule.MODES), default="anchored", advanced=True,
                                tooltip="anchored: [strength] + the distilled sigmas below it (reference "
                                        "behaviour). step_cut: core SplitSigmasDenoise (keeps the last steps)."),
