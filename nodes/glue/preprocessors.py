@@ -50,20 +50,16 @@ def depth_choices() -> list[str]:
 
 def require_file(folder: str, name: str, download_missing: bool = False) -> str:
     """The full path of a model file, or the clear missing-file error (download on request)."""
-    path = folder_paths.get_full_path(folder, name)
-    if path is not None:
-        return path
-    w = weights.entry(name)
-    if w is None or w.folder != folder:
-        raise FileNotFoundError(f"model file {name!r} was not found in ComfyUI's models/{folder}/ folder "
-                                f"(searched: {', '.join(folder_paths.get_folder_paths(folder))})")
-    if not download_missing:
-        raise FileNotFoundError(weights.missing_file_error(w, tuple(folder_paths.get_folder_paths(folder))))
-    dest = folder_paths.get_folder_paths(folder)[0]
-    log.info("RV2V: downloading %s from %s into %s", w.filename, w.url, dest)
-    bar = Progress(100)
-    return weights.download_entry(w, dest, progress=lambda d, t: bar(int(100 * d / max(t, 1)), 100),
-                                  should_stop=Progress.should_stop)
+    bar = []  # the node's progress bar, made only if a download starts
+
+    def progress(done: int, total: int) -> None:
+        if not bar:
+            bar.append(Progress(100))
+        bar[0](int(100 * done / max(total, 1)), 100)
+
+    return weights.locate(name, folder, list(folder_paths.get_folder_paths(folder)),
+                          found=folder_paths.get_full_path(folder, name), download_missing=download_missing,
+                          progress=progress, should_stop=Progress.should_stop)
 
 
 def check_files(depth: bool, pose: bool, depth_model: str, detector: str, estimator: str,

@@ -63,20 +63,9 @@ def find_model(name: str, folder: str, models_dir=None, *, download_missing: boo
     """
     if os.path.isfile(os.path.expanduser(name)):
         return os.path.expanduser(name)
-    base = os.path.basename(str(name).replace("\\", "/"))
     searched = model_folders(models_dir, folder) if models_dir is not None else []
-    for d in searched:
-        path = os.path.join(d, base)
-        if os.path.isfile(path):
-            return path
-    w = weights.entry(base)
-    if w is None or w.folder != folder:
-        where = f" (searched: {', '.join(searched)})" if searched else " (no models folder given)"
-        raise FileNotFoundError(f"model file {base!r} was not found in ComfyUI's models/{folder}/ folder{where}")
-    if download_missing and searched:
-        return weights.download_entry(w, searched[0], progress=progress)
-    raise FileNotFoundError(weights.missing_file_error(w, tuple(searched),
-                                                       download_hint or weights.DOWNLOAD_HINT_NODE))
+    return weights.locate(name, folder, searched, download_missing=download_missing,
+                          download_hint=download_hint or weights.DOWNLOAD_HINT_NODE, progress=progress)
 
 
 def vda_config_from_file(path: str):

@@ -15,7 +15,9 @@ import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
+
+from .log import log
 
 DEPTH_FOLDER = "rv2v_depth"
 POSE_FOLDER = "rv2v_pose"
@@ -126,6 +128,35 @@ def missing_file_error(w: WeightFile, searched: tuple = (), download_hint: str =
     return (f"model file {w.filename!r} ({w.description}) was not found in ComfyUI's models/{w.folder}/ "
             f"folder{where}. Download it from {w.url} (Hugging Face {w.repo}, licence {w.licence}) "
             f"into models/{w.folder}/, or {download_hint} to fetch it.")
+
+
+def locate(name: str, folder: str, searched: Sequence[str], *, found: Optional[str] = None,
+           download_missing: bool = False, download_hint: str = DOWNLOAD_HINT_NODE,
+           progress: Optional[Callable[[int, int], None]] = None,
+           should_stop: Optional[Callable[[], bool]] = None) -> str:
+    """The one model-file resolver (the nodes and the CLI): the full path of ``name`` in ``folder``.
+
+    ``found`` is a path the caller's own lookup already found (ComfyUI's ``folder_paths``); else
+    the base name is looked for in each of ``searched``. A missing file raises ``FileNotFoundError``
+    with the file, folder, folders searched and (for a manifest file) where to get it, whose
+    download advice is ``download_hint``; with ``download_missing`` a manifest file is downloaded
+    (verified, resumable) into the first searched folder instead.
+    """
+    if found:
+        return found
+    base = os.path.basename(str(name).replace("\\", "/"))
+    for d in searched:
+        path = os.path.join(d, base)
+        if os.path.isfile(path):
+            return path
+    w = entry(base)
+    if w is None or w.folder != folder:
+        where = f" (searched: {', '.join(map(str, searched))})" if searched else " (no models folder given)"
+        raise FileNotFoundError(f"model file {base!r} was not found in ComfyUI's models/{folder}/ folder{where}")
+    if download_missing and searched:
+        log.info("downloading %s from %s into %s", w.filename, w.url, searched[0])
+        return download_entry(w, searched[0], progress=progress, should_stop=should_stop)
+    raise FileNotFoundError(missing_file_error(w, tuple(searched), download_hint))
 
 
 class DownloadError(RuntimeError):
