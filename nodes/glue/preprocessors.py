@@ -35,7 +35,6 @@ def register_folders() -> None:
             folder_paths.folder_names_and_paths[folder] = (entry[0], set(entry[1]) | set(exts))
 
 
-
 def folder_files(folder: str) -> list[str]:
     try:
         return sorted(f for f in folder_paths.get_filename_list(folder) if not f.endswith(".part"))

@@ -1,7 +1,6 @@
 """Sampling-side nodes: IC-LoRA file, loader and guide, reference image, start latents (video-to-video), schedule."""
 from __future__ import annotations
 
-
 import comfy.model_management
 import comfy.sd
 import comfy.utils
@@ -15,7 +14,6 @@ from comfy_extras.nodes_lt_audio import LTXVAudioVAEEncode, LTXVEmptyLatentAudio
 from ..pure.log import log
 from ..pure import guide, imageops, media, schedule
 from .common import CATEGORY, SettingsSocket
-
 
 
 def _first_value(conditioning, key):

@@ -53,7 +53,6 @@ DEFAULT_TOTAL_TIMEOUT = config.BY_NAME[ENV_TOTAL_TIMEOUT].default  # a whole dow
 MAX_REDIRECTS = config.BY_NAME[ENV_MAX_REDIRECTS].default
 
 
-
 class SourceError(ValueError):
     """A media field cannot be resolved. The message names the field."""
 
