@@ -110,6 +110,11 @@ def test_canny_matches_the_node_and_runs_in_place(wh):
     is_crop = imageops.center_crop_box(48, 80, width, height)[2:] == (height, width)
     assert (got.untyped_storage().data_ptr() == buf.untyped_storage().data_ptr()) == is_crop
     assert torch.equal(cv.control_frames(frames, "canny", width, height, canny_resolution=40), node)
+    # the node's call: float frames in, the exact float edges out (no rounding)
+    node_f = imageops.cover_crop(canny.canny_frames(as_float(frames), 92, 200, 40), width, height)
+    got_f = cv.control_frames(as_float(frames), "canny", width, height, canny_resolution=40,
+                              out_dtype=torch.float32)
+    assert got_f.dtype == torch.float32 and torch.equal(got_f, node_f)
 
 
 @pytest.mark.parametrize("wh,n", [((64, 48), 35), ((96, 64), 35), ((64, 48), 23), ((80, 48), 24)])
@@ -132,6 +137,9 @@ def test_depth_matches_the_node(depth_net, wh, n, monkeypatch):
     assert (parked[0].untyped_storage().data_ptr() == buf.untyped_storage().data_ptr()) == is_crop
     assert torch.equal(cv.control_frames(frames, "depth", width, height, depth_model=depth_net,
                                          depth_input_size=56), got)  # not in place: same result
+    got_f = cv.control_frames(as_float(frames), "depth", width, height, depth_model=depth_net,
+                              depth_input_size=56, out_dtype=torch.float32)  # the node's call
+    assert got_f.dtype == torch.float32 and torch.equal(got_f, node)
 
 
 def test_park_depth_views():
@@ -155,6 +163,9 @@ def test_pose_matches_the_node(pose_backend, wh):
     got = cv.control_frames(frames.clone(), "pose", width, height, pose_backend=pose_backend, chunk=2,
                             in_place=True)
     assert torch.equal(got, node)
+    got_f = cv.control_frames(as_float(frames), "pose", width, height, pose_backend=pose_backend,
+                              out_dtype=torch.float32)
+    assert got_f.dtype == torch.float32 and torch.equal(got_f, node.float() / 255)
 
 
 @pytest.mark.parametrize("mode", ["all", "depth+pose", "canny+pose"])
@@ -171,6 +182,10 @@ def test_composite_matches_the_node(depth_net, pose_backend, mode):
                             depth_model=depth_net, depth_input_size=56, pose_backend=pose_backend,
                             depth_weight=0.4, in_place=True, chunk=8)
     assert torch.equal(got, rounded(node))
+    got_f = cv.control_frames(as_float(frames), "composite", width, height, composite_mode=mode,
+                              canny_resolution=40, depth_model=depth_net, depth_input_size=56,
+                              pose_backend=pose_backend, depth_weight=0.4, out_dtype=torch.float32)
+    assert got_f.dtype == torch.float32 and torch.equal(got_f, node)
 
 
 # ----------------------------------------------------------------------------- chunking, progress, cancel
@@ -252,8 +267,12 @@ def test_composite_uint8_layers_and_output():
 
 def test_pipeline_argument_errors(depth_net):
     frames = clip_u8(2)
-    with pytest.raises(ValueError, match="uint8"):
-        cv.control_frames(as_float(frames), "canny", 64, 48)
+    with pytest.raises(ValueError, match="uint8 or float"):
+        cv.control_frames(frames.to(torch.int16), "canny", 64, 48)
+    with pytest.raises(ValueError, match="in_place needs uint8"):
+        cv.control_frames(as_float(frames), "canny", 64, 48, in_place=True)
+    with pytest.raises(ValueError, match="out_dtype"):
+        cv.control_frames(frames, "canny", 64, 48, out_dtype=torch.float16)
     with pytest.raises(ValueError, match="control_type"):
         cv.control_frames(frames, "edges", 64, 48)
     with pytest.raises(ValueError, match="depth model"):

@@ -1,8 +1,9 @@
 """Control node: turns the reference into the Union Control video.
 
-Its options (inputs, defaults) are the table ``nodes/pure/control_options.py``; which stages a
-control type runs is ``control_options.layers`` (shared with the CLI's pure uint8 pipeline,
-``nodes/pure/control_video.py``, which this float path must match: tests/test_control_video.py)."""
+Its options (inputs, defaults) are the table ``nodes/pure/control_options.py``; the video itself
+comes from the one control pipeline, ``control_video.control_frames`` (the CLI's ``control``
+command calls it too, with uint8 frames); this node loads the models and places them on
+ComfyUI's device."""
 from __future__ import annotations
 
 import os
@@ -12,7 +13,7 @@ import folder_paths
 import torch
 from comfy_api.latest import io, ui
 
-from ..pure import canny, composite, control_options, control_video, imageops, media
+from ..pure import control_options, control_video, media
 from . import preprocessors as pre
 from .common import CATEGORY, Progress, SettingsSocket
 
@@ -26,11 +27,16 @@ def control_from_video(path: str, width: int, height: int, length: int) -> torch
     return frames
 
 
-def control_canny(frames: torch.Tensor, width: int, height: int, low: int, high: int,
-                  resolution: int) -> torch.Tensor:
-    edges = canny.canny_frames(frames, low=low, high=high, resolution=resolution,
-                               progress=Progress(frames.shape[0]), should_stop=Progress.should_stop)
-    return imageops.cover_crop(edges, width, height)
+class StageProgress:
+    """``control_frames``' progress(done, total, stage): one ComfyUI progress bar per stage."""
+
+    def __init__(self):
+        self.stage, self.bar = None, None
+
+    def __call__(self, done: int, total: int, stage: str) -> None:
+        if stage != self.stage:
+            self.stage, self.bar = stage, Progress(total)
+        self.bar(done, total)
 
 
 def save_preview(control: torch.Tensor, fps: float, crf: int = 23) -> ui.SavedResult:
@@ -79,29 +85,27 @@ class Control(io.ComfyNode):
             control = control_from_video(settings.resolved["control_video_url"], width, height, length)
             what = "given control video"
         elif ctype in control_options.CONTROL_TYPES:
-            use_depth, use_canny, use_pose = control_options.layers(ctype, o["composite_mode"])
+            use_depth, _use_canny, use_pose = control_options.layers(ctype, o["composite_mode"])
             pre.check_files(use_depth, use_pose, o["depth_model"], o["bbox_detector"], o["pose_estimator"],
                             download_missing)  # every missing file is reported before any model work
-            src = pre.crop_to(frames[:length], width, height) if use_depth or use_pose else None
-            depth = pose = edges = None
+            depth_model = pose_backend = None
             if use_depth:
-                depth, note = pre.run_depth(src, o["depth_model"], o["depth_input_size"], download_missing,
-                                            out_hw=(height, width))
+                depth_model, note = pre.load_depth_model(o["depth_model"], download_missing)
                 notes.append(note)
             if use_pose:
-                pose, note = pre.run_pose(src, o["bbox_detector"], o["pose_estimator"], o["detect_body"],
-                                          o["detect_hand"], o["detect_face"], download_missing)
+                pose_backend, note = pre.load_pose_backend(o["bbox_detector"], o["pose_estimator"], download_missing)
                 notes.append(note)
-            if use_canny:
-                edges = control_canny(frames[:length], width, height, low, high, res)
+            with pre.on_device(depth_model, pose_backend) as dev:
+                control = control_video.control_frames(  # the one pipeline (the CLI's too), float in and out
+                    frames[:length], ctype, width, height, canny_low=low, canny_high=high, canny_resolution=res,
+                    depth_model=depth_model, depth_input_size=o["depth_input_size"], pose_backend=pose_backend,
+                    body=o["detect_body"], hands=o["detect_hand"], face=o["detect_face"],
+                    composite_mode=o["composite_mode"], depth_weight=o["depth_weight"],
+                    edge_weight=o["edge_weight"], pose_weight=o["pose_weight"], device=dev, canny_device="cpu",
+                    out_dtype=torch.float32, progress=StageProgress(), should_stop=Progress.should_stop)
             if ctype == "composite":
-                control = composite.composite(depth, edges, pose, depth_weight=o["depth_weight"],
-                                              edge_weight=o["edge_weight"], pose_weight=o["pose_weight"],
-                                              progress=Progress(src.shape[0] if src is not None else 0),
-                                              should_stop=Progress.should_stop)
                 what = f"composite {o['composite_mode']} (experimental)"
             else:
-                control = {"canny": edges, "depth": depth, "pose": pose}[ctype]
                 what = {"canny": f"canny {low}/{high} @ {res}", "depth": f"depth ({o['depth_model']})",
                         "pose": "pose (DWPose)"}[ctype]
         else:

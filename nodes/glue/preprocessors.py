@@ -1,6 +1,7 @@
 """Preprocessor glue: model folders, weight lookup/download, depth/pose runners, standalone nodes."""
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from typing import Optional
@@ -11,7 +12,7 @@ import torch
 from comfy_api.latest import io, ui
 
 from ..pure.log import log
-from ..pure import canny, control_options, control_video, imageops, pixels, weights
+from ..pure import canny, control_options, control_video, pixels, weights
 from .common import CATEGORY, Progress
 
 
@@ -118,21 +119,31 @@ def _device():
     return comfy.model_management.get_torch_device()
 
 
+@contextlib.contextmanager
+def on_device(*models):
+    """ComfyUI's device for the given models (None entries are skipped); back on the CPU after."""
+    dev = _device()
+    models = [m for m in models if m is not None]
+    try:
+        for m in models:
+            m.to(dev)
+        yield dev
+    finally:
+        for m in models:
+            m.to("cpu")
+        if models:
+            comfy.model_management.soft_empty_cache()
+
+
 def run_depth(frames: torch.Tensor, name: str, input_size: int = 518, download_missing: bool = False,
               out_hw=None) -> tuple[torch.Tensor, str]:
     """Depth gray (T, H, W, 3) in [0, 1] (near = white), at ``out_hw`` or the frame size."""
     from ..pure import depth
 
     model, note = load_depth_model(name, download_missing)
-    dev = _device()
-    n = int(frames.shape[0])
-    try:
-        model.to(dev)
+    with on_device(model) as dev:
         out = depth.video_depth(model, frames, input_size=input_size, device=dev, out_hw=out_hw,
-                                progress=Progress(n), should_stop=Progress.should_stop)
-    finally:
-        model.to("cpu")
-        comfy.model_management.soft_empty_cache()
+                                progress=Progress(int(frames.shape[0])), should_stop=Progress.should_stop)
     return out, note
 
 
@@ -142,15 +153,10 @@ def run_pose(frames: torch.Tensor, detector: str, estimator: str, body=True, han
     from ..pure.pose import backends
 
     backend, note = load_pose_backend(detector, estimator, download_missing)
-    dev = _device()
-    try:
-        backend.to(dev)
+    with on_device(backend):
         rendered, _meta = backends.estimate_poses(backend, frames, chunk=8, body=body, hands=hands, face=face,
                                                   progress=Progress(frames.shape[0]),
                                                   should_stop=Progress.should_stop)
-    finally:
-        backend.to("cpu")
-        comfy.model_management.soft_empty_cache()
     return pixels.uint8_to_float(rendered), note
 
 
@@ -261,8 +267,3 @@ class PosePreprocessor(io.ComfyNode):
 
 NODES = [CannyPreprocessor, DepthPreprocessor, PosePreprocessor]
 
-
-def crop_to(frames: torch.Tensor, width: int, height: int) -> torch.Tensor:
-    if frames.shape[1] == height and frames.shape[2] == width:
-        return frames
-    return imageops.cover_crop(frames, width, height)

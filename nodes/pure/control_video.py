@@ -1,8 +1,13 @@
-"""Union Control videos from uint8 frames, chunked, without ComfyUI (CLI, benchmark).
+"""The one Union Control pipeline: canny, depth, pose, experimental composite, chunked.
 
-Pure module (torch/numpy; the depth and pose packages). It computes what the Control
-node computes (``nodes/glue/control.py``: canny, depth, pose, experimental composite)
-but keeps every whole-clip tensor in uint8:
+Pure module (torch/numpy; the depth and pose packages). The Control node
+(``nodes/glue/control.py``) and the CLI's ``control`` command both call
+:func:`control_frames`; they differ only in the dtypes they ask for:
+
+* the node passes ComfyUI IMAGE frames (float in [0, 1]) and takes a float32 output
+  (``out_dtype=torch.float32``: the exact values each stage computes, no rounding);
+* the CLI and the benchmarks pass uint8 frames and take a uint8 output, keeping every
+  whole-clip tensor in uint8:
 
 * the frames come in as uint8 (``media.decode_video(..., dtype=torch.uint8)``
   truncates exactly like the preprocessors do, so they see the same values);
@@ -15,8 +20,8 @@ but keeps every whole-clip tensor in uint8:
 
 Host memory is therefore about the uint8 frames + (when the output is not a crop of
 them) the uint8 output + the depth at network resolution (fp16, depth/composite only)
-+ one chunk / window. Values: canny and pose are bit-exact with the node; depth and
-composite are the node's float output rounded to uint8 (what the MP4 writer does).
++ one chunk / window. The uint8 output is the float output rounded (what the MP4 writer
+does); pose is drawn in uint8 in both.
 
 Model files use ComfyUI's folder conventions below a ``models`` folder
 (``rv2v_depth`` + ``videodepthanything``, ``rv2v_pose``) with the nodes' missing-file
@@ -139,13 +144,14 @@ def park_depth(buf: torch.Tensor, h: int, w: int) -> Optional[torch.Tensor]:
     return buf.view(n, slot)[:, :2 * h * w].view(torch.float16).view(n, h, w)
 
 
-def _output(frames: torch.Tensor, width: int, height: int, in_place: bool) -> torch.Tensor:
+def _output(frames: torch.Tensor, width: int, height: int, in_place: bool,
+            dtype: torch.dtype = torch.uint8) -> torch.Tensor:
     if in_place and frames.device.type == "cpu":
         box = _crop_box(frames, width, height)
         if box is not None:
             y, x = box
             return frames[:, y:y + height, x:x + width]
-    return torch.empty((frames.shape[0], height, width, 3), dtype=torch.uint8)
+    return torch.empty((frames.shape[0], height, width, 3), dtype=dtype)
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -177,11 +183,14 @@ def control_frames(
     pose_weight: float = _D["pose_weight"],
     chunk: int = 8,
     device=None,
+    canny_device=None,
     in_place: bool = False,
+    out_dtype: torch.dtype = torch.uint8,
     progress: Progress = None,
     should_stop: Stop = None,
 ) -> torch.Tensor:
-    """The control video (N, height, width, 3) uint8 of uint8 ``frames`` (N, H, W, 3).
+    """The control video (N, height, width, 3) of ``frames`` (N, H, W, 3): uint8, or float in
+    [0, 1] (ComfyUI IMAGE; every stage truncates it to uint8 first, ``floor(x * 255)``).
 
     Same stages and parameters as the Control node: canny on the frames, then cover +
     centre crop to the output size; depth / pose on the frames fitted to the output size
@@ -189,15 +198,24 @@ def control_frames(
     (``depth_model``: a loaded ``VideoDepthAnything``; ``pose_backend``: a
     ``DWPoseBackend``) must already be on ``device`` (default CPU). ``chunk`` bounds the
     frames in flight for every stage but the depth network (one 32-frame window).
-    ``in_place``: write into the input buffer (see the module docstring); the returned
-    tensor may then be a view of ``frames``.
+    ``in_place``: write into the (uint8) input buffer (see the module docstring); the
+    returned tensor may then be a view of ``frames``. ``out_dtype``: ``torch.uint8``
+    (rounded) or ``torch.float32`` (the stages' exact float values, what the node returns).
+    ``canny_device``: where the edges are computed (default ``device``; the node keeps
+    them on the CPU, where they are OpenCV-exact).
     """
     control_options.check_type(control_type)
-    if frames.dim() != 4 or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
-        raise ValueError(f"frames must be uint8 (N, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
+    if frames.dim() != 4 or frames.shape[-1] != 3 or not (frames.dtype == torch.uint8 or frames.is_floating_point()):
+        raise ValueError(f"frames must be uint8 or float (N, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
+    if out_dtype not in (torch.uint8, torch.float32):
+        raise ValueError(f"out_dtype must be torch.uint8 or torch.float32, not {out_dtype}")
+    if in_place and (frames.dtype != torch.uint8 or out_dtype != torch.uint8):
+        raise ValueError("in_place needs uint8 frames and a uint8 output")
     width, height, chunk = int(width), int(height), max(1, int(chunk))
     n = int(frames.shape[0])
     dev = torch.device(device) if device is not None else torch.device("cpu")
+    canny_dev = torch.device(canny_device) if canny_device is not None else dev
+    as_float = out_dtype == torch.float32
     use_depth, use_canny, use_pose = control_options.layers(control_type, composite_mode)
     if use_depth and depth_model is None:
         raise ValueError(f"control_type {control_type!r} needs a depth model")
@@ -213,22 +231,23 @@ def control_frames(
 
     def edges_chunk(a, b):  # float (k, height, width, 3), the node's control_canny
         e = canny.canny_frames(frames[a:b], low=canny_low, high=canny_high, resolution=canny_resolution,
-                               chunk=chunk, device=dev)
+                               chunk=chunk, device=canny_dev)
         return imageops.cover_crop(e.cpu(), width, height)
 
     if control_type == "canny":
-        out = _output(frames, width, height, in_place)
+        out = _output(frames, width, height, in_place, out_dtype)
         for a in range(0, n, chunk):
             stop()
             b = min(a + chunk, n)
-            out[a:b] = float_to_uint8_round(edges_chunk(a, b), in_place=True)  # frames[a:b] is fully read before this write
+            e = edges_chunk(a, b)
+            out[a:b] = e if as_float else float_to_uint8_round(e, in_place=True)  # frames[a:b] is read before this write
             if progress is not None:
                 progress(b, n, "canny")
         return out
 
     src = fit_frames(frames, width, height, chunk)
     # in place: over the crop view of the input, or over the resized copy
-    out = src if in_place else torch.empty((n, height, width, 3), dtype=torch.uint8)
+    out = src if in_place else torch.empty((n, height, width, 3), dtype=out_dtype)
     if control_type == "depth":
         from .depth import network_size, video_depth
 
@@ -244,8 +263,8 @@ def control_frames(
 
         rendered, _meta = backends.estimate_poses(pose_backend, src, chunk=chunk, body=body, hands=hands,
                                                   face=face, progress=report("pose"), should_stop=should_stop,
-                                                  out=out)
-        return rendered
+                                                  out=None if as_float else out)
+        return uint8_to_float(rendered) if as_float else rendered
 
     # composite: depth maps first (they need the whole clip), then every layer chunk by chunk
     maps = lo = hi = None
@@ -273,7 +292,7 @@ def control_frames(
                                                face=face)
             p = uint8_to_float(p)
         out[a:b] = composite.composite(d, e, p, depth_weight=depth_weight, edge_weight=edge_weight,
-                                       pose_weight=pose_weight, chunk=chunk, dtype=torch.uint8)
+                                       pose_weight=pose_weight, chunk=chunk, dtype=out_dtype)
         if progress is not None:
             progress(b, n, "composite")
     return out
